@@ -1,0 +1,169 @@
+"""Configuration: TOML files in ``configs/`` validated into typed, frozen dataclasses.
+
+Errors name the file and the dotted key (``detect.params.range.z: expected a number, got "x"``).
+Config files are data only: nothing in them is imported, evaluated or executed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    default: str = "sample"          # sample | store | akshare | baostock | csv:PATH | synthetic
+    timeout: float = 20.0            # seconds per upstream call
+    retries: int = 3
+    backoff: float = 1.0             # first retry delay, doubled each time, with jitter
+    min_interval: float = 0.5        # per-site rate limit (seconds between calls)
+
+
+@dataclass(frozen=True)
+class UniverseConfig:
+    name: str = "watchlist"          # watchlist | sample | all
+    watchlist: tuple[str, ...] = ("002230",)
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    daily: tuple[str, ...] = ("range", "abnormal_return", "vol_surprise", "volume_surge", "limits",
+                              "deviation")
+    intraday: tuple[str, ...] = ("cliff", "lee_mykland")
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # board → index id the market model / 偏离值 is measured against, e.g. {"SZ.main": "399001.SZ"}
+    benchmarks: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    news: bool = True                # link news at all
+    market_wide_share: float = 0.30  # share of the universe moving together → market_wide
+    sector_wide_share: float = 0.50  # share of an industry moving together → sector_wide
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    out: str = "out"
+    freq: str = "daily"
+    engine: str = "local"            # local | dask
+    workers: int = 2
+    scheduler: str = ""              # dask scheduler address or "local-cluster"
+    plots: bool = True
+    max_plots: int = 40
+    fetch_news: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    source: SourceConfig = field(default_factory=SourceConfig)
+    store: str = ""                  # store folder; "" = $ANOMALY_STORE or ~/.local/share/anomaly/store
+    universe: UniverseConfig = field(default_factory=UniverseConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    link: LinkConfig = field(default_factory=LinkConfig)
+    scan: ScanConfig = field(default_factory=ScanConfig)
+    path: str = ""                   # where it was read from (not a key in the file)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate a TOML config; ``None`` gives the built-in defaults."""
+    if path is None:
+        return Config()
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p} does not exist") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {p} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
+    raw.pop("path", None)
+    cfg = _build(Config, raw, f"{p}: ")
+    cfg = dataclasses.replace(cfg, path=str(p))
+    _check_values(cfg, f"{p}: ")
+    return cfg
+
+
+def _build(cls, data: Any, where: str, prefix: str = ""):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}{prefix.rstrip('.') or 'top level'}: expected a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)} - {"path"}
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            raise ConfigError(f"{where}unknown key {dotted!r} (known here: {', '.join(sorted(fields))})")
+        kwargs[key] = _convert(hints[key], value, where, dotted)
+    return cls(**kwargs)
+
+
+def _convert(tp, value, where: str, dotted: str):
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where, dotted + ".")
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}{dotted}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}{dotted}: expected a whole number, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}{dotted}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}{dotted}: expected a string, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}{dotted}: expected a list of strings, got {value!r}")
+        return tuple(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}{dotted}: expected a table, got {value!r}")
+        return dict(value)
+    if origin in (typing.Union, types.UnionType):
+        return value
+    return value
+
+
+def _check_values(cfg: Config, where: str) -> None:
+    from .detect import available
+
+    known = set(available())
+    for key in ("daily", "intraday"):
+        for name in getattr(cfg.detect, key):
+            if name not in known:
+                raise ConfigError(f"{where}detect.{key}: unknown detector {name!r} (known: {', '.join(sorted(known))})")
+    for name, params in cfg.detect.params.items():
+        if name not in known:
+            raise ConfigError(f"{where}detect.params.{name}: unknown detector (known: {', '.join(sorted(known))})")
+        if not isinstance(params, dict):
+            raise ConfigError(f"{where}detect.params.{name}: expected a table of parameters")
+    if cfg.universe.name not in ("watchlist", "sample", "all"):
+        raise ConfigError(f"{where}universe.name: expected watchlist, sample or all, got {cfg.universe.name!r}")
+    if cfg.scan.engine not in ("local", "dask"):
+        raise ConfigError(f"{where}scan.engine: expected local or dask, got {cfg.scan.engine!r}")
+    if cfg.scan.freq not in ("daily", "1min", "5min"):
+        raise ConfigError(f"{where}scan.freq: expected daily, 1min or 5min, got {cfg.scan.freq!r}")
+    for name in ("timeout", "backoff", "min_interval"):
+        if getattr(cfg.source, name) < 0:
+            raise ConfigError(f"{where}source.{name}: must not be negative")
+    if cfg.source.retries < 0 or cfg.scan.workers < 1:
+        raise ConfigError(f"{where}source.retries must be ≥ 0 and scan.workers ≥ 1")
+    for k, v in cfg.detect.benchmarks.items():
+        if "." not in k or not isinstance(v, str):
+            raise ConfigError(f"{where}detect.benchmarks.{k}: expected \"EXCHANGE.board\" = \"index id\"")

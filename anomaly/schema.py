@@ -1,0 +1,212 @@
+"""The canonical vocabulary: column lists, dtypes and the one place input frames are validated.
+
+Bars   ``symbol, ts, open, high, low, close, prev_close, volume, amount[, turnover]``
+       ``ts`` is tz-aware Asia/Shanghai and labels the bar's *end* (a daily bar ends 15:00);
+       ``volume`` is in shares, ``amount`` in yuan, ``turnover`` in percent; prices unadjusted.
+News   ``id, ts, ts_precision, symbol, source, kind, title, body, url``
+       ``ts_precision`` is one of minute/second/day/session; ``symbol`` is null for market-wide items.
+Anomaly ``symbol, kind, start, end, magnitude, reference, score, p_value, details``
+       ``magnitude`` is a signed fraction measured against ``reference``; ``details`` a dict.
+
+Everything after a source adapter speaks only these names.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .errors import BadInput
+
+TZ = "Asia/Shanghai"
+
+BAR_COLUMNS = ["symbol", "ts", "open", "high", "low", "close", "prev_close", "volume", "amount", "turnover"]
+BAR_REQUIRED = ["symbol", "ts", "open", "high", "low", "close", "volume"]
+PRICE_COLUMNS = ["open", "high", "low", "close"]
+
+NEWS_COLUMNS = ["id", "ts", "ts_precision", "symbol", "source", "kind", "title", "body", "url"]
+NEWS_REQUIRED = ["ts", "title"]
+TS_PRECISIONS = ("second", "minute", "session", "day")
+NEWS_KINDS = ("news", "announcement", "qa_reply", "social", "broker_note", "statement")
+
+ANOMALY_COLUMNS = ["symbol", "kind", "start", "end", "magnitude", "reference", "score", "p_value", "details"]
+
+FREQS = ("daily", "1min", "5min", "15min", "30min", "60min")
+INTRADAY_FREQS = FREQS[1:]
+
+
+def freq_minutes(freq: str) -> int:
+    """Minutes per bar of an intraday frequency (``"5min"`` → 5)."""
+    if freq not in INTRADAY_FREQS:
+        raise BadInput(f"unknown intraday frequency {freq!r}; use one of {', '.join(INTRADAY_FREQS)}")
+    return int(freq[:-3])
+
+
+def empty_bars() -> pd.DataFrame:
+    return _typed_bars(pd.DataFrame({c: [] for c in BAR_COLUMNS}))
+
+
+def _typed_bars(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    out["symbol"] = out["symbol"].astype(str)
+    if not isinstance(out["ts"].dtype, pd.DatetimeTZDtype):
+        out["ts"] = pd.to_datetime(out["ts"]).dt.tz_localize(TZ) if len(out) else pd.Series(
+            [], dtype=f"datetime64[ns, {TZ}]")
+    for c in ["open", "high", "low", "close", "prev_close", "volume", "amount", "turnover"]:
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype("float64")
+    return out[BAR_COLUMNS]
+
+
+def _where(df: pd.DataFrame, mask: np.ndarray, origin: str) -> str:
+    """Describe the first offending row of ``df`` as ``origin row N (symbol ts)``."""
+    i = int(np.flatnonzero(mask)[0])
+    row = df.iloc[i]
+    sym = row.get("symbol", "?")
+    ts = row.get("ts", "?")
+    return f"{origin} row {i + 1} ({sym} {ts})"
+
+
+def to_shanghai(ts: pd.Series, what: str = "ts") -> pd.Series:
+    """Parse/convert a timestamp column to tz-aware Asia/Shanghai; naive stamps are an error."""
+    if not pd.api.types.is_datetime64_any_dtype(ts):
+        try:
+            ts = pd.to_datetime(ts, format="mixed")
+        except (ValueError, TypeError) as exc:
+            raise BadInput(f"column {what!r} has a value that is not a timestamp: {exc}") from None
+    if ts.dt.tz is None:
+        raise BadInput(f"column {what!r} holds naive timestamps; give them a zone (e.g. +08:00) "
+                       "or read the file with a source that knows its zone")
+    return ts.dt.tz_convert(TZ)
+
+
+def validate_bars(df: pd.DataFrame, freq: str = "daily", origin: str = "bars",
+                  derive_prev_close: bool = True) -> pd.DataFrame:
+    """Check a frame against the canonical bar schema and return a clean, typed copy.
+
+    Raises ``BadInput`` with one line naming the first problem: a missing column, a non-numeric,
+    NaN, zero or negative price, ``high < low`` or an OHLC outside the range, a duplicate or
+    out-of-order timestamp per symbol, or a naive timestamp. ``prev_close`` is derived from the
+    previous bar's close of the same symbol when absent (first bar stays NaN); for intraday
+    frames the caller is expected to supply the *daily* previous close.
+    """
+    missing = [c for c in BAR_REQUIRED if c not in df.columns]
+    if missing:
+        raise BadInput(f"{origin}: missing column(s) {', '.join(missing)} "
+                       f"(need {', '.join(BAR_REQUIRED)})")
+    out = df.copy()
+    for c in ("prev_close", "amount", "turnover"):
+        if c not in out.columns:
+            out[c] = np.nan
+    out["symbol"] = out["symbol"].astype(str)
+    out["ts"] = to_shanghai(out["ts"], "ts")
+    for c in PRICE_COLUMNS + ["prev_close", "volume", "amount", "turnover"]:
+        num = pd.to_numeric(out[c], errors="coerce")
+        bad = num.isna() & out[c].notna()
+        if bad.any():
+            raise BadInput(f"{_where(out, bad.to_numpy(), origin)}: column {c!r} is not a number "
+                           f"({out[c][bad].iloc[0]!r})")
+        out[c] = num.astype("float64")
+    for c in PRICE_COLUMNS:
+        v = out[c].to_numpy()
+        if np.isnan(v).any():
+            raise BadInput(f"{_where(out, np.isnan(v), origin)}: column {c!r} is NaN")
+        if (v <= 0).any():
+            raise BadInput(f"{_where(out, v <= 0, origin)}: column {c!r} is not positive ({v[v <= 0][0]})")
+        if np.isinf(v).any():
+            raise BadInput(f"{_where(out, np.isinf(v), origin)}: column {c!r} is infinite")
+    if (out["volume"] < 0).any():
+        raise BadInput(f"{_where(out, (out['volume'] < 0).to_numpy(), origin)}: negative volume")
+    o, h, l, c = (out[k].to_numpy() for k in PRICE_COLUMNS)
+    tol = 1e-6
+    if (h < l - tol).any():
+        raise BadInput(f"{_where(out, h < l - tol, origin)}: high is below low")
+    bad = (np.maximum(o, c) > h + tol) | (np.minimum(o, c) < l - tol)
+    if bad.any():
+        raise BadInput(f"{_where(out, bad, origin)}: open/close outside the high-low range")
+    dup = out.duplicated(["symbol", "ts"], keep="first").to_numpy()
+    if dup.any():
+        raise BadInput(f"{_where(out, dup, origin)}: duplicate timestamp for this symbol")
+    back = (out.groupby("symbol", sort=False)["ts"].diff() <= pd.Timedelta(0)).to_numpy()
+    if back.any():
+        raise BadInput(f"{_where(out, back, origin)}: timestamps are not in ascending order "
+                       "(sort the file by time)")
+    if freq == "daily":
+        t = out["ts"]
+        if ((t.dt.hour != 15) | (t.dt.minute != 0)).any():
+            # Daily bars are labelled by their end; a date-only stamp means 15:00 that day.
+            out["ts"] = t.dt.normalize() + pd.Timedelta(hours=15)
+    if derive_prev_close and freq == "daily":
+        derived = out.groupby("symbol", sort=False)["close"].shift(1)
+        out["prev_close"] = out["prev_close"].fillna(derived)
+    return out[BAR_COLUMNS].reset_index(drop=True)
+
+
+def news_id(ts: pd.Series, symbol: pd.Series, source: pd.Series, title: pd.Series) -> pd.Series:
+    """A stable id per news item: a hash of (ts, symbol, source, normalised title).
+
+    Importing the same archive twice therefore adds nothing the second time.
+    """
+    norm = title.fillna("").astype(str).str.replace(r"\s+", "", regex=True)
+    keys = (ts.astype(str) + "|" + symbol.fillna("").astype(str) + "|" + source.fillna("").astype(str)
+            + "|" + norm)
+    return keys.map(lambda k: hashlib.sha1(k.encode("utf-8")).hexdigest()[:16])
+
+
+def validate_news(df: pd.DataFrame, origin: str = "news") -> pd.DataFrame:
+    """Check a news frame and return a typed canonical copy (with ``id`` filled in)."""
+    missing = [c for c in NEWS_REQUIRED if c not in df.columns]
+    if missing:
+        raise BadInput(f"{origin}: missing column(s) {', '.join(missing)} (need {', '.join(NEWS_REQUIRED)})")
+    out = df.copy()
+    for c in NEWS_COLUMNS:
+        if c not in out.columns:
+            out[c] = None
+    out["ts"] = to_shanghai(out["ts"], "ts")
+    if out["ts"].isna().any():
+        raise BadInput(f"{_where(out, out['ts'].isna().to_numpy(), origin)}: empty timestamp")
+    out["ts_precision"] = out["ts_precision"].fillna("minute").astype(str)
+    bad = ~out["ts_precision"].isin(TS_PRECISIONS)
+    if bad.any():
+        raise BadInput(f"{_where(out, bad.to_numpy(), origin)}: ts_precision "
+                       f"{out['ts_precision'][bad].iloc[0]!r} is not one of {', '.join(TS_PRECISIONS)}")
+    out["kind"] = out["kind"].fillna("news").astype(str)
+    bad = ~out["kind"].isin(NEWS_KINDS)
+    if bad.any():
+        raise BadInput(f"{_where(out, bad.to_numpy(), origin)}: kind {out['kind'][bad].iloc[0]!r} "
+                       f"is not one of {', '.join(NEWS_KINDS)}")
+    out["title"] = out["title"].astype(str)
+    if (out["title"].str.strip() == "").any():
+        raise BadInput(f"{_where(out, (out['title'].str.strip() == '').to_numpy(), origin)}: empty title")
+    for c in ("symbol", "source", "body", "url"):
+        out[c] = out[c].astype(object).where(out[c].notna(), None)
+    out["source"] = out["source"].where(out["source"].notna(), "")
+    need_id = out["id"].isna()
+    if need_id.any():
+        out.loc[need_id, "id"] = news_id(out["ts"], out["symbol"], out["source"], out["title"])[need_id]
+    return out[NEWS_COLUMNS].sort_values(["ts", "id"]).reset_index(drop=True)
+
+
+def empty_anomalies() -> pd.DataFrame:
+    return anomalies_frame([])
+
+
+def anomalies_frame(records: Iterable[dict] | pd.DataFrame) -> pd.DataFrame:
+    """Build a canonical anomaly frame from dicts (or reorder/typecheck an existing frame)."""
+    df = records.copy() if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
+    for c in ANOMALY_COLUMNS:
+        if c not in df.columns:
+            df[c] = None if c in ("details", "reference", "p_value") else np.nan
+    if len(df):
+        df["details"] = df["details"].map(lambda d: d if isinstance(d, dict) else {})
+    df["magnitude"] = pd.to_numeric(df["magnitude"], errors="coerce").astype("float64")
+    df["score"] = pd.to_numeric(df["score"], errors="coerce").astype("float64")
+    df["p_value"] = pd.to_numeric(df["p_value"], errors="coerce").astype("float64")
+    for c in ("start", "end"):
+        if len(df) == 0:
+            df[c] = pd.Series([], dtype=f"datetime64[ns, {TZ}]")
+    df = df[ANOMALY_COLUMNS]
+    if len(df):
+        df = df.sort_values(["start", "symbol", "kind"], kind="stable").reset_index(drop=True)
+    return df
