@@ -18,9 +18,16 @@ from .schema import TZ, freq_minutes
 
 @lru_cache(maxsize=1)
 def _cal():
+    import warnings
+
     import exchange_calendars as xc  # ~0.2 s; only when a date question is asked
 
-    return xc.get_calendar("XSHG", start="2005-01-04")
+    with warnings.catch_warnings():
+        # exchange_calendars trips pandas' own deprecation notices; they are not the user's concern.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", message=".*Series.values.*")
+        return xc.get_calendar("XSHG", start="2005-01-04")
 
 
 def _day(d) -> pd.Timestamp:

@@ -50,11 +50,7 @@ class Env:
         return default or self.config.source.default
 
     def source_options(self) -> dict:
-        s = self.config.source
-        name = self.source_name()
-        if name in ("akshare", "baostock"):
-            return dict(timeout=s.timeout, retries=s.retries, backoff=s.backoff, min_interval=s.min_interval)
-        return {}
+        return self.config.source.options_for(self.source_name())
 
 
 def common_options(fn):

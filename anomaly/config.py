@@ -24,6 +24,13 @@ class SourceConfig:
     backoff: float = 1.0             # first retry delay, doubled each time, with jitter
     min_interval: float = 0.5        # per-site rate limit (seconds between calls)
 
+    def options_for(self, name: str) -> dict:
+        """Keyword options for the named source (network policy for the remote ones)."""
+        if name in ("akshare", "baostock"):
+            return dict(timeout=self.timeout, retries=self.retries, backoff=self.backoff,
+                        min_interval=self.min_interval)
+        return {}
+
 
 @dataclass(frozen=True)
 class UniverseConfig:

@@ -1,0 +1,95 @@
+"""Where the scan's work runs: ``local`` (this machine: in-process or a process pool) or ``dask``.
+
+An engine only maps a picklable function over work items and returns the results in order; the
+scan decides what the items are (symbol batches) and gathers and writes everything once, on the
+driver, so results are identical whatever the engine. Dask is optional: it is imported only when
+chosen, with a clear message telling how to install it when missing.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+from typing import Callable, Iterator, Sequence
+
+from .errors import BadInput
+
+DASK_HINT = "the dask engine needs dask.distributed: pip install 'anomaly[dask]' (or pip install 'dask[distributed]')"
+
+
+class LocalEngine:
+    """In-process for one worker; a process pool (fork) for more."""
+
+    name = "local"
+
+    def __init__(self, workers: int = 1):
+        self.workers = max(1, int(workers))
+
+    def map(self, fn: Callable, items: Sequence) -> list:
+        if self.workers == 1 or len(items) <= 1:
+            return [fn(x) for x in items]
+        import multiprocessing as mp
+
+        with cf.ProcessPoolExecutor(max_workers=min(self.workers, len(items)),
+                                    mp_context=mp.get_context("fork")) as pool:
+            return list(pool.map(fn, items))
+
+    def close(self) -> None:
+        pass
+
+
+class DaskEngine:
+    """A dask.distributed client: an existing scheduler address, or ``local-cluster`` on this machine."""
+
+    name = "dask"
+
+    def __init__(self, scheduler: str, workers: int = 2, retries: int = 2):
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise BadInput(DASK_HINT) from None
+        self._cluster = None
+        if not scheduler:
+            raise BadInput("--engine dask needs --scheduler ADDRESS (e.g. tcp://10.0.0.5:8786) or local-cluster")
+        if scheduler == "local-cluster":
+            self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                         host="127.0.0.1", dashboard_address=None)
+            self.client = Client(self._cluster)
+        else:
+            try:
+                self.client = Client(scheduler, timeout="10s")
+            except (OSError, TimeoutError) as exc:
+                raise BadInput(f"cannot reach dask scheduler {scheduler}: {exc}") from None
+        self.retries = retries
+
+    def map(self, fn: Callable, items: Sequence) -> list:
+        # pure=False: every item is its own task; retries cover a worker lost mid-task.
+        futures = self.client.map(fn, list(items), pure=False, retries=self.retries)
+        return self.client.gather(futures)
+
+    def close(self) -> None:
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def check_engine(engine: str, scheduler: str) -> None:
+    """Fail early (before any work) when the chosen engine cannot run."""
+    if engine == "dask":
+        try:
+            import dask.distributed  # noqa: F401
+        except ImportError:
+            raise BadInput(DASK_HINT) from None
+        if not scheduler:
+            raise BadInput("--engine dask needs --scheduler ADDRESS or local-cluster")
+    elif engine != "local":
+        raise BadInput(f"unknown engine {engine!r} (use local or dask)")
+
+
+@contextlib.contextmanager
+def open_engine(engine: str, workers: int = 1, scheduler: str = "") -> Iterator[LocalEngine | DaskEngine]:
+    check_engine(engine, scheduler)
+    eng = DaskEngine(scheduler, workers) if engine == "dask" else LocalEngine(workers)
+    try:
+        yield eng
+    finally:
+        eng.close()
