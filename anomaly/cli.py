@@ -341,7 +341,7 @@ def link(env: Env, symbol, day, freq, fmt):
         emit_frame(pd.DataFrame([{k: e.get(k) for k in ("id", "symbol", "date", "verdict", "severity", "explanation")}
                                  for e in events]), "csv")
     else:
-        from .report import event_text
+        from .output import event_text
         if not events:
             click.echo(f"no anomaly for {symbol} on {day}")
         for e in events:

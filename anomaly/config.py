@@ -41,18 +41,11 @@ class UniverseConfig:
 @dataclass(frozen=True)
 class DetectConfig:
     daily: tuple[str, ...] = ("range", "abnormal_return", "vol_surprise", "volume_surge", "limits",
-                              "deviation")
+                              "deviation", "lhb")
     intraday: tuple[str, ...] = ("cliff", "lee_mykland")
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     # board → index id the market model / 偏离值 is measured against, e.g. {"SZ.main": "399001.SZ"}
     benchmarks: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class LinkConfig:
-    news: bool = True                # link news at all
-    market_wide_share: float = 0.30  # share of the universe moving together → market_wide
-    sector_wide_share: float = 0.50  # share of an industry moving together → sector_wide
 
 
 @dataclass(frozen=True)
@@ -73,9 +66,22 @@ class Config:
     store: str = ""                  # store folder; "" = $ANOMALY_STORE or ~/.local/share/anomaly/store
     universe: UniverseConfig = field(default_factory=UniverseConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
-    link: LinkConfig = field(default_factory=LinkConfig)
+    # [link] is the correlator's table (anomaly.correlate.LinkConfig keys) plus ``news = false``
+    # to skip news altogether; validated at load time.
+    link: dict[str, Any] = field(default_factory=dict)
     scan: ScanConfig = field(default_factory=ScanConfig)
     path: str = ""                   # where it was read from (not a key in the file)
+
+    @property
+    def link_news(self) -> bool:
+        return bool(self.link.get("news", True))
+
+    def link_config(self):
+        """The correlator's parameters (``anomaly.correlate.LinkConfig``)."""
+        from .correlate import LinkConfig
+
+        table = {k: v for k, v in self.link.items() if k != "news"}
+        return LinkConfig.from_dict(table, where=f"{self.path + ': ' if self.path else ''}link")
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -171,6 +177,9 @@ def _check_values(cfg: Config, where: str) -> None:
             raise ConfigError(f"{where}source.{name}: must not be negative")
     if cfg.source.retries < 0 or cfg.scan.workers < 1:
         raise ConfigError(f"{where}source.retries must be ≥ 0 and scan.workers ≥ 1")
+    if not isinstance(cfg.link.get("news", True), bool):
+        raise ConfigError(f"{where}link.news: expected true or false")
+    cfg.link_config()
     for k, v in cfg.detect.benchmarks.items():
         if "." not in k or not isinstance(v, str):
             raise ConfigError(f"{where}detect.benchmarks.{k}: expected \"EXCHANGE.board\" = \"index id\"")

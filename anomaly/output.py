@@ -39,3 +39,38 @@ def frame_records(df: pd.DataFrame) -> list[dict]:
     """Rows of a frame as JSON-able dicts, in column order."""
     cols = list(df.columns)
     return [{c: jsonable(v) for c, v in zip(cols, row)} for row in df.itertuples(index=False, name=None)]
+
+
+_ROLE_MARK = {"precursor": "before", "concurrent": "during", "response": "after", "clarification": "clarif."}
+
+
+def event_text(event: dict, max_news: int = 12) -> str:
+    """An event as a few readable lines for a terminal."""
+    lines = [event.get("explanation") or event.get("id", "")]
+    lines.append(f"  verdict: {event.get('verdict')}   severity: {event.get('severity')}")
+    for a in event.get("anomalies") or []:
+        p = a.get("p_value")
+        lines.append(f"  · {a.get('kind'):<18} {_pct(a.get('magnitude'))} vs {a.get('reference')}"
+                     f"  score {_num(a.get('score'))}" + (f"  p {_num(p, 3)}" if p is not None else ""))
+    es = event.get("event_study") or {}
+    for w in es.get("windows") or []:
+        lines.append(f"  CAR{w.get('window')}: {_pct(w.get('car'))}  t {_num(w.get('t'))}  p {_num(w.get('p'), 3)}"
+                     f"  (vs {es.get('benchmark')})")
+    news = event.get("news") or []
+    if news:
+        lines.append("  news:")
+    for n in news[:max_news]:
+        ts = str(n.get("ts", ""))[:16].replace("T", " ")
+        lines.append(f"   {n.get('score', 0):.2f} {_ROLE_MARK.get(n.get('role'), n.get('role')):<8} {ts} "
+                     f"[{n.get('kind')}] {n.get('title')}")
+    if len(news) > max_news:
+        lines.append(f"   … {len(news) - max_news} more")
+    return "\n".join(lines)
+
+
+def _pct(v) -> str:
+    return "—" if v is None else f"{100 * float(v):+.2f} %"
+
+
+def _num(v, digits: int = 2) -> str:
+    return "—" if v is None else f"{float(v):.{digits}f}"

@@ -1,0 +1,1016 @@
+"""The correlator: anomaly records × timestamped news → events (one per symbol × trading day).
+
+``link_events`` groups anomaly records into events, places every news item of the window in market
+time, scores how well it explains the move, runs the event study and writes a verdict and a one-line
+explanation. Everything is deterministic: the same inputs give byte-identical JSON.
+
+Onset t₀
+    Intraday records (``cliff``/``spike``/``jump``, or any record whose start is not a day boundary)
+    give a minute onset: t₀ = [start, end + ``concurrent_minutes``] of the earliest one. Otherwise
+    the onset is the event day's session, t₀ = [09:30, 15:00), ``onset_precision = "day"``.
+
+Market time (``meets_market``)
+    When an item can first have moved the price: during a session at once; in the lunch break
+    (11:30–13:00) at 13:00; before 09:30 at that day's open; at/after 15:00 or on a non-trading day
+    at the next trading day's 09:30 open. ``session`` precision covers its segment (pre-open
+    00:00–09:30, morning 09:30–11:30, afternoon 13:00–15:00, after close 15:00–24:00) and ``day``
+    precision the calendar day, so they meet the market over an interval.
+
+Window
+    An item is considered when the earliest moment it can have met the market lies between the open
+    of the ``precursor_days``-th trading day before the event day (default 2) and the close of the
+    ``response_days``-th trading day after (default 1). On 2023-05-24: [05-22 09:30, 05-25 15:00];
+    the 05-26 day-precision item meets the market on 05-26 and is not linked.
+
+Roles (by the item's publication interval P against t₀)
+    ``precursor``: P ends before t₀ starts; ``concurrent``: P overlaps t₀ (a ``day``/``session`` item
+    that cannot be ordered against t₀ lands here with the reason "time known only to …");
+    ``response``: P starts at/after t₀ ends; ``clarification`` replaces the timing role when the title
+    carries a denial cue (澄清, 辟谣, 不实, 谣言, 造谣, 否认, 虚假 …) or the item is the company's own
+    (announcement, 互动易 reply, or a statement from/led by the company) with any denial or reaction cue
+    (回应, 旧闻, 维权 …). Reasons always state the timing as well.
+
+Score (0..1) = relevance × (``base_weight`` + ``timing_weight``·timing + ``cue_weight``·cue)
+    relevance — ``news.entity_relevance`` (code/short name/alias in title 0.6, body only 0.3, filed
+    under the symbol +0.3; passing mentions, titles led by another company, other symbols scaled down
+    (a co-subject named alongside, like 科大讯飞、美亚柏科, is not); market-wide items
+    that do not name the company 0.1). timing — concurrent 1.0 (exact) / 0.95 (session) / 0.8 (day);
+    precursor 0.95 on the event day, −0.2 per trading day earlier; response 0.9 on the event day,
+    −0.2 per trading day later. cue — rumor before/at t₀: 1.0 when a social item carries a rumor cue,
+    0.8 for either alone; clarification 0.7; a response that refers to the rumor or reacts 0.3.
+    Rumors before/at the move therefore outrank clarifications, which outrank plain coverage: the
+    first explain the move, the second explain its recovery, the last only repeat it. Links are
+    ranked by score, precursor/concurrent rumors first on ties, then by time and id.
+    Near-duplicate titles (character 3-gram Jaccard ≥ 0.8) collapse into the earliest item, which
+    records ``duplicates``.
+
+Verdict
+    ``market_wide`` / ``sector_wide`` when the cross-section table has a row for the event day with
+    scope ``market`` (or the event's industry, scope ``industry``/``sector``) whose ``share`` reaches
+    ``market_wide_share`` / ``sector_wide_share`` (or whose ``flag`` column is true) and whose
+    ``direction`` (if given) matches the move — unless a company-specific link (names the company in
+    the title or is filed under it) scores ≥ ``strong_news_threshold``: then ``news_linked`` and the
+    explanation mentions the market move. Otherwise ``news_linked`` when the best link scores
+    ≥ ``linked_threshold``, else ``no_public_news`` ("no public news found in [window]").
+
+Severity (ranks events in reports)
+    max |score| over the event's records (each record's z or test statistic; missing → 0) plus
+    ``severity_kind_bonus`` (0.5) for each further distinct kind that corroborates it.
+
+Recovery (event-level)
+    Share of the day's intraday excursion retraced by the close, from the event day's bar: for a
+    fall ``(close − low) / (prev_close − low)``, for a rise ``(high − close) / (high − prev_close)``;
+    0 = closed at the extreme, 1 = back at the previous close. 2023-05-24: (56.57 − 53.50) /
+    (59.09 − 53.50) = 0.549. The event study adds the share of day 0's *abnormal* return reversed
+    over the following days (``event_study.recovery.fraction``).
+"""
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from dataclasses import replace as dataclasses_replace
+from functools import lru_cache
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from . import calendar
+from .errors import BadInput
+from .eventstudy import DEFAULT_ESTIMATION, DEFAULT_WINDOWS, event_study, window_label
+from .news import (CLARIFICATION_CUES, REACTION_CUES, RUMOR_CUES, company_aliases, collapse_near_duplicates,
+                   entity_relevance, find_cues, is_company_own, known_companies, norm_text)
+from .schema import ANOMALY_COLUMNS, NEWS_COLUMNS, TZ, anomalies_frame, validate_news
+
+ROLES = ("precursor", "concurrent", "response", "clarification")
+VERDICTS = ("news_linked", "no_public_news", "market_wide", "sector_wide")
+
+#: Which record of a symbol-day is the primary one (first = most telling); unknown kinds come last,
+#: ties broken by |score|.
+KIND_PRIORITY: tuple[str, ...] = (
+    "limit_down_close", "limit_up_close", "range_crash", "range_spike", "cliff", "spike", "jump",
+    "limit_down_touch", "limit_up_touch", "abnormal_3d", "serious_10d", "serious_30d", "deviation_1d_lhb",
+    "amplitude_lhb", "turnover_lhb", "abnormal_return", "vol_surprise", "volume_surge",
+)
+INTRADAY_KINDS: tuple[str, ...] = ("cliff", "spike", "jump")
+
+_OPEN, _NOON, _PM, _CLOSE = dt.time(9, 30), dt.time(11, 30), dt.time(13, 0), dt.time(15, 0)
+_SEGMENTS = ((dt.time(0, 0), "before the open", "00:00–09:30"), (_OPEN, "in the morning session", "09:30–11:30"),
+             (_NOON, "in the lunch break", "11:30–13:00"), (_PM, "in the afternoon session", "13:00–15:00"),
+             (_CLOSE, "after the close", "15:00–24:00"))
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """Parameters of the correlator (defaults documented in the module docstring)."""
+    precursor_days: int = 2            # trading days before the event day that precursors may come from
+    response_days: int = 1             # trading days after the event day that responses may come from
+    concurrent_minutes: int = 2        # clock slack after an intraday record's end still called concurrent
+    base_weight: float = 0.4
+    timing_weight: float = 0.3
+    cue_weight: float = 0.3
+    relevance: Mapping[str, float] = field(default_factory=lambda: {
+        "title": 0.6, "body": 0.3, "symbol": 0.3, "market": 0.1, "passing": 0.4, "co_subject": 1.0,
+        "led_by_other": 0.7, "other_symbol": 0.6})
+    timing: Mapping[str, float] = field(default_factory=lambda: {
+        "concurrent_exact": 1.0, "concurrent_session": 0.95, "concurrent_day": 0.8,
+        "precursor_same_day": 0.95, "precursor_per_day": 0.2, "response_same_day": 0.9,
+        "response_per_day": 0.2})
+    cues: Mapping[str, float] = field(default_factory=lambda: {
+        "rumor_social": 1.0, "rumor": 0.8, "clarification": 0.7, "rumor_reference": 0.3, "reaction": 0.3})
+    linked_threshold: float = 0.5      # best link ≥ this → news_linked
+    strong_news_threshold: float = 0.75  # company-specific link ≥ this overrides market/sector_wide
+    min_link_score: float = 0.05       # links below are dropped
+    max_links: int = 20
+    max_market_links: int = 3          # market-wide items that do not name the company
+    duplicate_threshold: float = 0.8
+    ngram: int = 3
+    rumor_cues: tuple[str, ...] = RUMOR_CUES
+    clarification_cues: tuple[str, ...] = CLARIFICATION_CUES
+    reaction_cues: tuple[str, ...] = REACTION_CUES
+    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)   # symbol → extra names
+    benchmarks: Mapping[str, str] = field(default_factory=dict)  # symbol or "SZ.main" → index id
+    windows: tuple[tuple[int, int], ...] = DEFAULT_WINDOWS
+    estimation: tuple[int, int] = DEFAULT_ESTIMATION
+    min_estimation_days: int = 60
+    market_wide_share: float = 0.30
+    sector_wide_share: float = 0.50
+    kind_priority: tuple[str, ...] = KIND_PRIORITY
+    intraday_kinds: tuple[str, ...] = INTRADAY_KINDS
+    severity_kind_bonus: float = 0.5
+    digits: int = 6
+
+    @classmethod
+    def from_dict(cls, data: Mapping | None, where: str = "link") -> "LinkConfig":
+        """Build from a config table; unknown keys and wrong types raise ``ConfigError`` naming
+        ``where.key``. Mapping fields (``relevance``, ``timing``, ``cues``) are merged over the
+        defaults; ``aliases`` values and lexicons are lists of strings; ``windows`` a list of pairs."""
+        from dataclasses import fields
+
+        from .errors import ConfigError
+
+        base = cls()
+        known = {f.name: f for f in fields(cls)}
+        kw: dict = {}
+        for key, value in (data or {}).items():
+            if key not in known:
+                raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
+            default = getattr(base, key)
+            try:
+                if isinstance(default, Mapping):
+                    if not isinstance(value, Mapping):
+                        raise TypeError("expected a table")
+                    if key == "aliases":
+                        kw[key] = {str(k): tuple(str(x) for x in v) for k, v in value.items()}
+                    elif key == "benchmarks":
+                        kw[key] = {str(k): str(v) for k, v in value.items()}
+                    else:
+                        bad = [k for k in value if k not in default]
+                        if bad:
+                            raise TypeError(f"unknown entry {bad[0]!r} (known: {', '.join(default)})")
+                        kw[key] = {**default, **{k: float(v) for k, v in value.items()}}
+                elif key in ("windows",):
+                    kw[key] = tuple((int(a), int(b)) for a, b in value)
+                elif key == "estimation":
+                    a, b = value
+                    kw[key] = (int(a), int(b))
+                elif isinstance(default, tuple):
+                    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                        raise TypeError("expected a list of strings")
+                    kw[key] = tuple(value)
+                elif isinstance(default, bool) or isinstance(value, bool):
+                    raise TypeError("expected a number")
+                elif isinstance(default, int):
+                    if int(value) != value:
+                        raise TypeError("expected a whole number")
+                    kw[key] = int(value)
+                else:
+                    kw[key] = float(value)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{where}.{key}: {exc} (got {value!r})") from None
+        return dataclasses_replace(base, **kw)
+
+
+# --- trading calendar in market time -------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _days() -> tuple[dt.date, ...]:
+    return tuple(d.date() for d in calendar.trading_days("2005-01-04", "2100-12-31"))
+
+
+def _is_trading(d: dt.date) -> bool:
+    days = _days()
+    i = bisect.bisect_left(days, d)
+    if days and d > days[-1]:
+        return d.weekday() < 5
+    return i < len(days) and days[i] == d
+
+
+def _next_day(d: dt.date) -> dt.date:
+    """The first trading day strictly after ``d``."""
+    days = _days()
+    i = bisect.bisect_right(days, d)
+    if i < len(days):
+        return days[i]
+    n = d + dt.timedelta(days=1)
+    while n.weekday() >= 5:
+        n += dt.timedelta(days=1)
+    return n
+
+
+def _shift(d: dt.date, n: int) -> dt.date:
+    """The trading day ``n`` trading days from trading day ``d`` (n may be negative)."""
+    days = _days()
+    i = bisect.bisect_left(days, d)
+    j = min(max(i + n, 0), len(days) - 1)
+    return days[j]
+
+
+def _on_or_before(d: dt.date) -> dt.date:
+    days = _days()
+    i = bisect.bisect_right(days, d)
+    return days[i - 1] if i else d
+
+
+def _lag(a: dt.date, b: dt.date) -> int:
+    """Trading days from ``a`` to ``b`` (both trading days)."""
+    days = _days()
+    return bisect.bisect_left(days, b) - bisect.bisect_left(days, a)
+
+
+def _at(d: dt.date, t: dt.time) -> pd.Timestamp:
+    return pd.Timestamp(dt.datetime.combine(d, t)).tz_localize(TZ)
+
+
+def _local(ts) -> pd.Timestamp:
+    t = pd.Timestamp(ts)
+    return t.tz_localize(TZ) if t.tzinfo is None else t.tz_convert(TZ)
+
+
+def meet_time(ts) -> pd.Timestamp:
+    """The moment an item published at exact time ``ts`` first meets continuous trading."""
+    t = _local(ts)
+    d, tod = t.date(), t.time()
+    if _is_trading(d):
+        if tod < _OPEN:
+            return _at(d, _OPEN)
+        if tod < _NOON:
+            return t
+        if tod < _PM:
+            return _at(d, _PM)
+        if tod < _CLOSE:
+            return t
+    return _at(_next_day(d), _OPEN)
+
+
+def publish_interval(ts, precision: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """[lo, hi] of when an item may have been published (hi exclusive for session/day; lo == hi when
+    the time is exact)."""
+    t = _local(ts)
+    if precision == "day":
+        d = t.normalize()
+        return d, d + pd.Timedelta(days=1)
+    if precision == "session":
+        tod = t.time()
+        bounds = [s for s, _, _ in _SEGMENTS] + [None]
+        for k, start in enumerate(bounds[:-1]):
+            nxt = bounds[k + 1]
+            if nxt is None or tod < nxt:
+                end = t.normalize() + pd.Timedelta(days=1) if nxt is None else _at(t.date(), nxt)
+                return t, end
+    return t, t
+
+
+def meets_market(ts, ts_precision: str = "second") -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Earliest and latest moment an item can first have met continuous trading (see module doc).
+
+    ``meets_market("2023-05-24 12:10+08:00")`` → (13:00, 13:00); an after-close or weekend item → the
+    next trading day's 09:30 open; a ``day`` item on a trading day → (09:30 that day, next open).
+    """
+    lo, hi = publish_interval(ts, ts_precision)
+    if hi == lo:
+        m = meet_time(lo)
+        return m, m
+    return meet_time(lo), meet_time(hi - pd.Timedelta(microseconds=1))
+
+
+def _segment(t: pd.Timestamp) -> tuple[str, str]:
+    tod = t.time()
+    name, rng = _SEGMENTS[0][1], _SEGMENTS[0][2]
+    for start, n, r in _SEGMENTS:
+        if tod >= start:
+            name, rng = n, r
+    return name, rng
+
+
+# --- formatting helpers --------------------------------------------------------------------------
+
+
+def _num(x, digits: int = 6):
+    if x is None:
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(v):
+        return None
+    v = round(v, digits)
+    return 0.0 if v == 0 else v
+
+
+def _jsonable(obj, digits: int = 6):
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return _num(obj, digits)
+    if isinstance(obj, pd.Timestamp):
+        return None if pd.isna(obj) else obj.isoformat()
+    if isinstance(obj, (dt.datetime, dt.date)):
+        return obj.isoformat()
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray, pd.Series)):
+        return [_jsonable(v, digits) for v in list(obj)]
+    if obj is pd.NaT:
+        return None
+    try:
+        if pd.isna(obj):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(obj)
+
+
+def _pct(x, digits: int = 2, sign: bool = True) -> str:
+    s = f"{x * 100:+.{digits}f} %" if sign else f"{abs(x) * 100:.{digits}f} %"
+    return s.replace("-", "−")
+
+
+def _short(title: str, n: int = 24) -> str:
+    t = str(title).strip()
+    return t if len(t) <= n else t[:n] + "…"
+
+
+def _hm(t: pd.Timestamp) -> str:
+    return t.strftime("%H:%M")
+
+
+# --- anomaly records -----------------------------------------------------------------------------
+
+
+def _records(anomalies) -> pd.DataFrame:
+    if anomalies is None:
+        return anomalies_frame([])
+    if not isinstance(anomalies, pd.DataFrame):
+        anomalies = anomalies_frame(list(anomalies))
+    missing = [c for c in ("symbol", "kind", "start") if c not in anomalies.columns]
+    if missing:
+        raise BadInput(f"anomaly records lack column(s) {', '.join(missing)} (need {', '.join(ANOMALY_COLUMNS)})")
+    df = anomalies.copy()
+    for c in ANOMALY_COLUMNS:
+        if c not in df.columns:
+            df[c] = None
+    for c in ("start", "end"):
+        df[c] = pd.to_datetime(df[c])
+        if df[c].dt.tz is None:
+            df[c] = df[c].dt.tz_localize(TZ)
+        df[c] = df[c].dt.tz_convert(TZ)
+    df["end"] = df["end"].fillna(df["start"])
+    df["details"] = df["details"].map(_details)
+    df["symbol"] = df["symbol"].astype(str)
+    return df
+
+
+def _details(d) -> dict:
+    if isinstance(d, dict):
+        return d
+    if isinstance(d, str) and d.strip().startswith("{"):
+        try:
+            v = json.loads(d)
+            return v if isinstance(v, dict) else {}
+        except json.JSONDecodeError:
+            return {}
+    return {}
+
+
+def _record_json(r, digits: int) -> dict:
+    return {"symbol": r["symbol"], "kind": r["kind"], "start": _jsonable(r["start"]), "end": _jsonable(r["end"]),
+            "magnitude": _num(r["magnitude"], digits), "reference": None if r["reference"] is None or (
+                isinstance(r["reference"], float) and np.isnan(r["reference"])) else str(r["reference"]),
+            "score": _num(r["score"], digits), "p_value": _num(r["p_value"], digits),
+            "details": _jsonable(r["details"], digits)}
+
+
+def _is_intraday(r, cfg: LinkConfig) -> bool:
+    if r["kind"] in cfg.intraday_kinds:
+        return True
+    f = r["details"].get("freq") if isinstance(r["details"], dict) else None
+    if isinstance(f, str) and f.endswith("min"):
+        return True
+    t = r["start"].time()
+    return t not in (dt.time(0, 0), _OPEN, _CLOSE, dt.time(9, 25), dt.time(9, 15)) and (
+        r["end"] - r["start"]) < pd.Timedelta(hours=6)
+
+
+def _abs_score(v) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return 0.0
+    return abs(f) if math.isfinite(f) else 0.0
+
+
+# --- news preparation ----------------------------------------------------------------------------
+
+
+_DAY_NS = 86_400 * 10**9
+_H = 3_600 * 10**9
+
+
+@lru_cache(maxsize=1)
+def _days_ns() -> np.ndarray:
+    return np.array(_days(), dtype="datetime64[D]").astype("datetime64[ns]").astype(np.int64)
+
+
+def _meet_ns(local: np.ndarray) -> np.ndarray:
+    """Vectorised ``meet_time`` on naive local wall-clock nanoseconds (same rules, same calendar)."""
+    days = _days_ns()
+    day = local // _DAY_NS * _DAY_NS
+    tod = local - day
+    i = np.searchsorted(days, day, side="left")
+    trading = (i < len(days)) & (days[np.minimum(i, len(days) - 1)] == day)
+    j = np.searchsorted(days, day, side="right")
+    nxt = days[np.minimum(j, len(days) - 1)]
+    beyond = day > days[-1]
+    if beyond.any():                      # past the calendar: weekdays, as ``_is_trading``/``_next_day``
+        wd = (day // _DAY_NS + 3) % 7     # 1970-01-01 was a Thursday
+        trading = np.where(beyond, wd < 5, trading)
+        step = np.where(wd == 4, 3, np.where(wd == 5, 2, 1))
+        nxt = np.where(beyond | (j >= len(days)), day + step * _DAY_NS, nxt)
+    o, noon, pm, close = int(9.5 * _H), int(11.5 * _H), 13 * _H, 15 * _H
+    same = np.where(tod < o, day + o, np.where(tod < noon, local, np.where(tod < pm, day + pm, local)))
+    return np.where(~trading | (tod >= close), nxt + o, same)
+
+
+def _intervals(ts: pd.Series, precision: pd.Series):
+    """``publish_interval`` and ``meets_market`` for a whole column at once (tz-aware Series)."""
+    local = ts.dt.tz_convert(TZ).dt.tz_localize(None).astype("datetime64[ns]").to_numpy().astype(np.int64)
+    prec = precision.to_numpy().astype(str)
+    day = local // _DAY_NS * _DAY_NS
+    tod = local - day
+    bounds = np.array([0, int(9.5 * _H), int(11.5 * _H), 13 * _H, 15 * _H, _DAY_NS], dtype=np.int64)
+    seg_end = day + bounds[np.searchsorted(bounds, tod, side="right").clip(max=len(bounds) - 1)]
+    lo = np.where(prec == "day", day, local)
+    hi = np.where(prec == "day", day + _DAY_NS, np.where(prec == "session", seg_end, local))
+    exact = hi == lo
+    m_lo = _meet_ns(lo)
+    m_hi = np.where(exact, m_lo, _meet_ns(hi - 1000))
+
+    def back(v):
+        return pd.Series(pd.to_datetime(v).tz_localize(TZ), index=ts.index)
+
+    return back(lo), back(hi), back(m_lo), back(m_hi)
+
+
+def _prepare_news(news: pd.DataFrame | None) -> pd.DataFrame:
+    if news is None or len(news) == 0:
+        return pd.DataFrame(columns=NEWS_COLUMNS + ["pub_lo", "pub_hi", "meet_lo", "meet_hi"])
+    need = [c for c in NEWS_COLUMNS if c not in news.columns]
+    if need or not isinstance(news["ts"].dtype, pd.DatetimeTZDtype) or news["id"].isna().any():
+        news = validate_news(news, origin="news")
+    n = news.copy()
+    n["symbol"] = pd.Series([None if s is None or (not isinstance(s, str) and pd.isna(s)) or str(s) == ""
+                             else str(s) for s in n["symbol"]], index=n.index, dtype=object)
+    for c in ("source", "body", "url"):
+        n[c] = pd.Series([None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
+                          for v in n[c]], index=n.index, dtype=object)
+    n["source"] = n["source"].map(lambda v: v or "")
+    n["ts_precision"] = n["ts_precision"].fillna("minute").astype(str)
+    pub_lo, pub_hi, meet_lo, meet_hi = _intervals(n["ts"], n["ts_precision"])
+    n["pub_lo"], n["pub_hi"], n["meet_lo"], n["meet_hi"] = pub_lo, pub_hi, meet_lo, meet_hi
+    n["_text"] = [norm_text(t) + "\n" + norm_text(b) for t, b in zip(n["title"], n["body"])]
+    n["_prec_rank"] = n["ts_precision"].map({"second": 0, "minute": 1, "session": 2, "day": 3}).fillna(4)
+    return n.sort_values(["ts", "id"], kind="stable").reset_index(drop=True)
+
+
+# --- linking one event ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Event:
+    symbol: str
+    name: str
+    industry: str
+    day: dt.date
+    t0_lo: pd.Timestamp
+    t0_hi: pd.Timestamp
+    minute: bool
+    direction: int
+
+
+def _window(ev: _Event, cfg: LinkConfig) -> tuple[pd.Timestamp, pd.Timestamp]:
+    lo = _at(_shift(ev.day, -cfg.precursor_days), _OPEN)
+    hi = _at(_shift(ev.day, cfg.response_days), _CLOSE)
+    return lo, hi
+
+
+def _time_role(pub_lo: pd.Timestamp, pub_hi: pd.Timestamp, exact: bool, ev: _Event) -> str:
+    if exact:
+        if pub_lo < ev.t0_lo:
+            return "precursor"
+        return "concurrent" if pub_lo < ev.t0_hi else "response"
+    if pub_hi <= ev.t0_lo:
+        return "precursor"
+    if pub_lo >= ev.t0_hi:
+        return "response"
+    return "concurrent"
+
+
+def _timing(item, role: str, ev: _Event, cfg: LinkConfig) -> tuple[float, str]:
+    """Timing factor in [0, 1] and the sentence that says where the item sits in market time."""
+    tw = cfg.timing
+    prec = item["ts_precision"]
+    exact = prec in ("second", "minute")
+    pub_lo, meet_lo = item["pub_lo"], item["meet_lo"]
+    d = pub_lo.date()
+    if prec == "day":
+        when = f"time known only to the day ({d})"
+    elif prec == "session":
+        seg, rng = _segment(pub_lo)
+        when = f"published {seg} ({rng}) of {d}"
+    else:
+        stamp = pub_lo.strftime("%H:%M:%S" if prec == "second" else "%H:%M")
+        if not _is_trading(d):
+            phase = "on a non-trading day"
+        else:
+            phase, _ = _segment(pub_lo)
+        when = f"published {d} {stamp}, {phase}"
+    meets = ""
+    if meet_lo != pub_lo and (exact or prec == "session"):
+        meets = (f"; meets the market at {_hm(meet_lo)}" if meet_lo.date() == d and meet_lo.time() != _OPEN
+                 else f"; meets the market at the {meet_lo.date()} {_hm(meet_lo)} open")
+    onset = f"the {_hm(ev.t0_lo)} onset" if ev.minute else "the event day's session"
+    if role == "precursor":
+        lag = _lag(meet_lo.date(), ev.day) if _is_trading(meet_lo.date()) else 0
+        t = max(tw["precursor_same_day"] - tw["precursor_per_day"] * lag, 0.0)
+        rel = (f"before {onset}" if lag == 0 else f"{lag} trading day{'s' if lag > 1 else ''} before the event day")
+        return t, f"{when}{meets}: {rel}"
+    if role == "concurrent":
+        if exact:
+            rel = f"during the move ({_hm(ev.t0_lo)}–{_hm(ev.t0_hi)})" if ev.minute else "during the event day's session"
+            return tw["concurrent_exact"], f"{when}: {rel}"
+        if prec == "session":
+            rel = f"cannot be ordered against {onset}; placed concurrent" if ev.minute else \
+                "during the event day's session"
+            return tw["concurrent_session"], f"{when}: {rel}"
+        return tw["concurrent_day"], f"{when}: cannot be ordered against {onset}; placed concurrent"
+    lag = _lag(ev.day, _on_or_before(d))
+    t = max(tw["response_same_day"] - tw["response_per_day"] * max(lag, 0), 0.0)
+    if lag <= 0:
+        rel = f"after {onset}, same day" if ev.minute else "after the event day's close" if (
+            pub_lo.date() > ev.day or pub_lo.time() >= _CLOSE) else "after the event day's session"
+    else:
+        rel = "on the next trading day" if lag == 1 else f"{lag} trading days after the event day"
+    return t, f"{when}{meets}: {rel}"
+
+
+_KIND_LABEL = {"social": "social-media item", "announcement": "company announcement", "qa_reply":
+               "互动易 / investor Q&A reply", "broker_note": "broker note", "statement": "statement"}
+
+
+def _score_item(item, ev: _Event, aliases, others, cfg: LinkConfig) -> dict | None:
+    rel, reasons, facts = entity_relevance(item["title"], item["body"], item["symbol"], ev.symbol, aliases,
+                                           others, cfg.relevance, display=ev.name or ev.symbol)
+    if rel <= 0:
+        return None
+    title_n, body_n = norm_text(item["title"]), norm_text(item["body"])
+    kind = item["kind"]
+    exact = item["ts_precision"] in ("second", "minute")
+    trole = _time_role(item["pub_lo"], item["pub_hi"], exact, ev)
+    rumor_cues = find_cues(title_n, cfg.rumor_cues)
+    denial = find_cues(title_n, cfg.clarification_cues)
+    react = find_cues(title_n, cfg.reaction_cues)
+    own = is_company_own(kind, item["source"], item["title"], aliases, facts["filed_under"])
+    if own:
+        denial = denial or find_cues(body_n, cfg.clarification_cues)
+        react = react or find_cues(body_n, cfg.reaction_cues)
+    clar = bool(denial) or (own and bool(react))
+    role = "clarification" if clar else trole
+    rumor = kind == "social" or bool(rumor_cues)
+    timing, when = _timing(item, trole, ev, cfg)
+    cw = cfg.cues
+    cue = 0.0
+    cue_reasons: list[str] = []
+    if clar:
+        cue = cw["clarification"]
+        cue_reasons.append(f"clarification cue {', '.join(denial or react)}")
+    elif trole in ("precursor", "concurrent") and rumor:
+        cue = cw["rumor_social"] if (kind == "social" and rumor_cues) else cw["rumor"]
+        if rumor_cues:
+            cue_reasons.append(f"rumor cue {', '.join(rumor_cues)}")
+    elif trole == "response":
+        if rumor_cues:
+            cue = max(cue, cw["rumor_reference"])
+            cue_reasons.append(f"refers to the rumor ({', '.join(rumor_cues)})")
+        if react:
+            cue = max(cue, cw["reaction"])
+            cue_reasons.append(f"reaction cue {', '.join(react)}")
+    if kind in _KIND_LABEL:
+        label = _KIND_LABEL[kind]
+        if own and kind == "statement":
+            label = "the company's own statement"
+        cue_reasons.append(label)
+    score = rel * (cfg.base_weight + cfg.timing_weight * timing + cfg.cue_weight * cue)
+    score = _num(min(max(score, 0.0), 1.0), cfg.digits)
+    reasons += cue_reasons + [when]
+    if item.get("duplicates", 0):
+        srcs = [s for s in item["duplicate_sources"] if s]
+        reasons.append(f"{item['duplicates']} near-duplicate{'s' if item['duplicates'] > 1 else ''} collapsed"
+                       + (f" ({'; '.join(dict.fromkeys(srcs))})" if srcs else ""))
+    return {"id": str(item["id"]), "ts": item["ts"].isoformat(), "ts_precision": item["ts_precision"],
+            "source": item["source"] or "", "kind": kind, "title": item["title"], "url": item["url"],
+            "role": role, "score": score, "reasons": reasons, "meets": item["meet_lo"].isoformat(),
+            "duplicates": int(item.get("duplicates", 0)),
+            "_rumor": rumor and trole in ("precursor", "concurrent") and not clar, "_own": own,
+            "_denial": denial, "_market": facts["market_item"], "_specific": facts["in_title"] or facts["filed_under"],
+            "_meet": item["meet_lo"], "_trole": trole}
+
+
+@lru_cache(maxsize=1024)
+def _alias_regex(aliases: tuple[str, ...]) -> str:
+    parts = []
+    for a in aliases:
+        n = re.escape(norm_text(a))
+        if a.isdigit():
+            parts.append(rf"(?<!\d){n}(?!\d)")
+        elif all(ord(ch) < 0x3000 for ch in a):
+            parts.append(rf"(?<![a-z0-9]){n}(?![a-z0-9])")
+        else:
+            parts.append(n)
+    return "|".join(parts) if parts else r"(?!x)x"
+
+
+def _link(ev: _Event, news: pd.DataFrame, cfg: LinkConfig, others) -> tuple[list[dict], tuple]:
+    w_lo, w_hi = _window(ev, cfg)
+    if news.empty:
+        return [], (w_lo, w_hi)
+    inwin = news[(news["meet_lo"] >= w_lo) & (news["meet_lo"] <= w_hi)]
+    if inwin.empty:
+        return [], (w_lo, w_hi)
+    aliases = company_aliases(ev.symbol, ev.name, cfg.aliases)
+    # Cheap pre-selection, so a window holding the whole market's news stays fast: items filed under
+    # the symbol or naming it are scored in full; of the market-wide items that do not name it only
+    # the ones closest to t₀ can make the max_market_links cut.
+    names_us = inwin["_text"].str.contains(_alias_regex(aliases), regex=True)
+    filed = inwin["symbol"] == ev.symbol
+    market = inwin["symbol"].isna() & ~names_us
+    specific = inwin[filed | names_us]
+    near = inwin[market]
+    if len(near) > 4 * cfg.max_market_links:
+        dist = (near["meet_lo"] - ev.t0_lo).abs()
+        near = near.assign(_dist=dist).sort_values(["_dist", "ts", "id"], kind="stable").head(
+            4 * cfg.max_market_links).drop(columns="_dist")
+    cand = pd.concat([specific, near]) if len(near) else specific
+    if cand.empty:
+        return [], (w_lo, w_hi)
+    cand = collapse_near_duplicates(cand, cfg.duplicate_threshold, cfg.ngram,
+                                    order=["pub_lo", "_prec_rank", "id"])
+    links = []
+    for _, item in cand.iterrows():
+        link = _score_item(item, ev, aliases, others, cfg)
+        if link is not None and link["score"] is not None and link["score"] >= cfg.min_link_score:
+            links.append(link)
+    links.sort(key=lambda l: (-l["score"], 0 if l["_rumor"] else 1, l["_meet"], l["ts"], l["id"]))
+    out, n_market = [], 0
+    for l in links:
+        if l["_market"]:
+            if n_market >= cfg.max_market_links:
+                continue
+            n_market += 1
+        out.append(l)
+        if len(out) >= cfg.max_links:
+            break
+    return out, (w_lo, w_hi)
+
+
+# --- cross-section -------------------------------------------------------------------------------
+
+
+def _cross(cs: pd.DataFrame | None, ev: _Event, cfg: LinkConfig) -> tuple[str | None, dict | None]:
+    if cs is None or len(cs) == 0 or "date" not in cs.columns:
+        return None, None
+    d = pd.to_datetime(cs["date"].astype(str).str[:10], errors="coerce").dt.date
+    rows = cs[d == ev.day]
+    if rows.empty:
+        return None, None
+    found: dict[str, dict] = {}
+    for _, r in rows.iterrows():
+        scope = str(r.get("scope", "")).lower()
+        if scope in ("sector", "industry"):
+            if not ev.industry or str(r.get("industry", "")) != ev.industry:
+                continue
+            key, thr = "sector", cfg.sector_wide_share
+        elif scope == "market":
+            key, thr = "market", cfg.market_wide_share
+        else:
+            continue
+        if "flag" in r.index and r["flag"] is not None and not (isinstance(r["flag"], float) and np.isnan(r["flag"])):
+            hit = bool(r["flag"])
+        else:
+            share = _num(r.get("share"))
+            hit = share is not None and abs(share) >= thr
+        direction = r.get("direction", r.get("sign")) if ("direction" in r.index or "sign" in r.index) else None
+        if direction is not None and not (isinstance(direction, float) and np.isnan(direction)) and ev.direction:
+            dsign = {"up": 1, "down": -1, "rise": 1, "fall": -1}.get(str(direction).lower())
+            if dsign is None:
+                try:
+                    dsign = int(np.sign(float(direction)))
+                except (TypeError, ValueError):
+                    dsign = 0
+            if dsign and dsign != ev.direction:
+                hit = False
+        info = {k: _jsonable(v) for k, v in r.items()}
+        info["moved_together"] = hit
+        found.setdefault(key, info)
+    if not found:
+        return None, None
+    scope = "market" if found.get("market", {}).get("moved_together") else \
+        "sector" if found.get("sector", {}).get("moved_together") else None
+    return scope, found
+
+
+# --- explanation ---------------------------------------------------------------------------------
+
+
+def _move_text(prim: dict, bar: dict | None) -> str:
+    kind, det = prim["kind"], prim.get("details") or {}
+    mag = prim.get("magnitude")
+    close_ret = det.get("close_return")
+    if close_ret is None and bar and bar.get("prev_close"):
+        close_ret = bar["close"] / bar["prev_close"] - 1
+    closed = f"closed {_pct(close_ret)}" if close_ret is not None else ""
+    if kind == "range_crash":
+        low = det.get("low_vs_prev_close", mag)
+        off = det.get("recovery_off_low")
+        if off is None and bar:
+            off = bar["close"] / bar["low"] - 1
+        s = f"fell to {_pct(low)} below the previous close intraday"
+        if closed:
+            s += f" and {closed}" + (f" ({_pct(off)} off the low)" if off is not None else "")
+        return s
+    if kind == "range_spike":
+        high = det.get("high_vs_prev_close", mag)
+        off = det.get("giveback_off_high")
+        if off is None and bar:
+            off = bar["close"] / bar["high"] - 1
+        s = f"rose to {_pct(high)} above the previous close intraday"
+        if closed:
+            s += f" and {closed}" + (f" ({_pct(off)} off the high)" if off is not None else "")
+        return s
+    if kind.startswith("limit_"):
+        what = {"limit_down_close": "closed at the limit-down price", "limit_up_close": "closed at the limit-up price",
+                "limit_down_touch": "touched the limit-down price", "limit_up_touch": "touched the limit-up price"}
+        s = what.get(kind, kind.replace("_", " "))
+        return s + (f"; {closed}" if closed and "closed at" not in s else "")
+    if kind in INTRADAY_KINDS:
+        start = pd.Timestamp(prim["start"])
+        mins = int(round((pd.Timestamp(prim["end"]) - start).total_seconds() / 60))
+        verb = "fell" if (mag or 0) < 0 else "rose"
+        s = f"{verb} {_pct(mag or 0, sign=False)} in {mins} min from {_hm(start)} ({kind})"
+        return s + (f"; {closed}" if closed else "")
+    ref = prim.get("reference") or ""
+    s = f"{kind.replace('_', ' ')} {_pct(mag) if mag is not None else ''}".rstrip()
+    s += f" vs {ref}" if ref else ""
+    return s + (f"; {closed}" if closed else "")
+
+
+def _news_text(links: list[dict], verdict: str, window: tuple, cfg: LinkConfig) -> str:
+    if verdict == "no_public_news" or not links or links[0]["score"] < cfg.linked_threshold:
+        w = f"[{window[0].strftime('%Y-%m-%d %H:%M')} – {window[1].strftime('%Y-%m-%d %H:%M')}]"
+        weak = f" ({len(links)} weak link{'s' if len(links) > 1 else ''} below {cfg.linked_threshold})" if links else ""
+        return f"no public news found in {w}{weak}"
+    parts = []
+    rumors = [l for l in links if l["_rumor"]]
+    if rumors:
+        r = rumors[0]
+        more = f" (+{len(rumors) - 1} more)" if len(rumors) > 1 else ""
+        lead = "preceded by rumors" if r["_trole"] == "precursor" else "rumors the same day"
+        parts.append(f"{lead} 「{_short(r['title'])}」{more}")
+    clar = [l for l in links if l["role"] == "clarification"]
+    own = [l for l in clar if l["_own"]]
+    if own:
+        cues = list(dict.fromkeys(c for l in own for c in l["_denial"]))
+        parts.append(f"company called it false ({', '.join(cues)})" if cues else
+                     f"company responded ({_KIND_LABEL.get(own[0]['kind'], own[0]['kind'])})")
+    elif clar:
+        who = {"broker_note": "brokers", "news": "media", "social": "social media"}.get(clar[0]["kind"], "others")
+        cues = clar[0]["_denial"]
+        parts.append(f"{who} called it false ({', '.join(cues)})" if cues else f"rebuttal 「{_short(clar[0]['title'])}」")
+    if not parts:
+        top = links[0]
+        parts.append(f"{top['role']} news 「{_short(top['title'])}」")
+    return "; ".join(parts)
+
+
+# --- the public entry ----------------------------------------------------------------------------
+
+
+def _bar_of(bars_by_symbol: dict, symbol: str, day: dt.date) -> dict | None:
+    b = bars_by_symbol.get(symbol)
+    if b is None or b.empty:
+        return None
+    rows = b[b["_date"] == day]
+    if rows.empty:
+        return None
+    r = rows.iloc[-1]
+    prev = r.get("prev_close")
+    return {"open": float(r["open"]), "high": float(r["high"]), "low": float(r["low"]), "close": float(r["close"]),
+            "prev_close": float(prev) if prev is not None and np.isfinite(prev) else None}
+
+
+def _recovery(bar: dict | None, direction: int) -> float | None:
+    if not bar or not bar.get("prev_close"):
+        return None
+    pc, hi, lo, c = bar["prev_close"], bar["high"], bar["low"], bar["close"]
+    if direction < 0 and pc > lo:
+        return (c - lo) / (pc - lo)
+    if direction > 0 and hi > pc:
+        return (hi - c) / (hi - pc)
+    return None
+
+
+def _benchmark(sym: str, exchange: str, board: str, available: set, cfg: LinkConfig,
+               explicit: Mapping[str, str] | None) -> str | None:
+    from .rules import resolve_benchmark
+
+    pick = (explicit or {}).get(sym) or cfg.benchmarks.get(sym)
+    if pick and pick in available:
+        return pick
+    overrides = {k: v for k, v in cfg.benchmarks.items() if "." in k and not k[0].isdigit()}
+    if pick:
+        overrides[f"{exchange}.{board}"] = pick
+    return resolve_benchmark(exchange, board, available, overrides)
+
+
+def _info(sym: str, meta: pd.DataFrame | None) -> dict:
+    from .symbols import resolve
+
+    try:
+        s = resolve(sym)
+        info = {"name": s.name, "industry": s.industry, "exchange": s.exchange, "board": s.board}
+    except BadInput:
+        info = {"name": "", "industry": "", "exchange": "SZ", "board": "main"}
+    if meta is not None and len(meta) and sym in meta.index:
+        row = meta.loc[sym]
+        if isinstance(row, pd.DataFrame):
+            row = row.iloc[0]
+        for k in info:
+            v = row.get(k) if hasattr(row, "get") else None
+            if isinstance(v, str) and v:
+                info[k] = v
+    return info
+
+
+def link_events(anomalies: pd.DataFrame, news: pd.DataFrame | None, bars: pd.DataFrame | None,
+                index_bars: pd.DataFrame | None = None, meta: pd.DataFrame | None = None,
+                cross_section: pd.DataFrame | None = None, config: LinkConfig | None = None,
+                benchmark: Mapping[str, str] | None = None) -> list[dict]:
+    """Anomaly records + news + daily bars → one JSON-able event dict per symbol × trading day.
+
+    ``anomalies``: canonical anomaly records (any number of symbols and days); they are grouped by
+    symbol and the local date of ``end`` (the day a multi-day rule triggers). ``news``: canonical
+    news (any symbols; market-wide rows have no symbol). ``bars``: canonical *daily* bars of the
+    stocks (≥ ~260 trading days before the event for the full estimation window, and the days after
+    it for the [0,5] window); ``index_bars``: the benchmarks' daily bars (``None``: looked up in
+    ``bars``). ``meta``: symbol-indexed ``name, board, exchange, industry`` (else ``symbols.resolve``).
+    ``cross_section``: the day/industry co-movement table (``date, scope, share, n, industry``
+    [, ``direction``, ``flag``]). ``benchmark``: symbol → index id (else the board rule).
+
+    Returns events sorted by (date, symbol) in the shape of docs/architecture.md, plus
+    ``news_window`` (the linking window) and ``notes`` (what could not be computed and why).
+    """
+    cfg = config or LinkConfig()
+    recs = _records(anomalies)
+    if recs.empty:
+        return []
+    recs["_day"] = recs["end"].dt.date
+    prepared = _prepare_news(news)
+    others = known_companies(cfg.aliases)
+    bars_by = {}
+    for frame in (bars, index_bars):
+        if frame is not None and len(frame):
+            f = frame.copy()
+            f["symbol"] = f["symbol"].astype(str)
+            f["_date"] = f["ts"].dt.tz_convert(TZ).dt.date
+            for s, g in f.groupby("symbol", sort=True):
+                bars_by.setdefault(s, g.sort_values("ts"))
+    avail_idx = set(index_bars["symbol"].astype(str).unique()) if index_bars is not None and len(index_bars) \
+        else {s for s in bars_by if "." in s}
+    prio = {k: i for i, k in enumerate(cfg.kind_priority)}
+    events = []
+    for (sym, day), grp in recs.groupby(["symbol", "_day"], sort=True):
+        info = _info(sym, meta)
+        grp = grp.sort_values(["start", "kind"], kind="stable")
+        order = sorted(range(len(grp)), key=lambda i: (
+            prio.get(grp["kind"].iloc[i], len(prio)), -_abs_score(grp["score"].iloc[i]), i))
+        prim = grp.iloc[order[0]]
+        intraday = grp[[_is_intraday(r, cfg) for _, r in grp.iterrows()]]
+        if len(intraday):
+            first = intraday.iloc[0]
+            t0_lo = first["start"]
+            t0_hi = max(first["end"], first["start"]) + pd.Timedelta(minutes=cfg.concurrent_minutes)
+            minute = True
+        else:
+            t0_lo, t0_hi, minute = _at(day, _OPEN), _at(day, _CLOSE), False
+        mag = _num(prim["magnitude"])
+        bar = _bar_of(bars_by, sym, day)
+        if mag:
+            direction = int(np.sign(mag))
+        elif bar and bar["prev_close"] and bar["close"] != bar["prev_close"]:
+            direction = 1 if bar["close"] > bar["prev_close"] else -1
+        else:
+            direction = -1 if any(w in prim["kind"] for w in ("down", "crash", "cliff")) else 1
+        ev = _Event(sym, info["name"], info["industry"], day, t0_lo, t0_hi, minute, direction)
+        links, window = _link(ev, prepared, cfg, others)
+        notes: list[str] = []
+
+        es = None
+        bench = _benchmark(sym, info["exchange"], info["board"], avail_idx, cfg, benchmark)
+        if bench is None:
+            notes.append("event study skipped: no benchmark index bars available")
+        else:
+            try:
+                empty = pd.DataFrame(columns=["symbol", "ts", "close", "prev_close"])
+                es = event_study(sym, day, bars_by.get(sym, empty), bars_by.get(bench, empty), bench,
+                                 windows=cfg.windows,
+                                 est=cfg.estimation, min_est=cfg.min_estimation_days)
+                for w in es["windows"]:
+                    if not w["complete"]:
+                        notes.append(f"window {w['window']}: {w['n_days']} of {w['n_days_expected']} days available")
+            except BadInput as exc:
+                notes.append(f"event study skipped: {exc}")
+
+        scope, cs_info = _cross(cross_section, ev, cfg)
+        best = links[0]["score"] if links else 0.0
+        strong_specific = any(l["_specific"] and l["score"] >= cfg.strong_news_threshold for l in links)
+        if scope and not strong_specific:
+            verdict = "market_wide" if scope == "market" else "sector_wide"
+        elif best >= cfg.linked_threshold:
+            verdict = "news_linked"
+        else:
+            verdict = "no_public_news"
+
+        recovery = _recovery(bar, direction)
+        kinds = list(dict.fromkeys(grp["kind"]))
+        severity = max(_abs_score(s) for s in grp["score"]) + cfg.severity_kind_bonus * (len(kinds) - 1)
+
+        prim_json = _record_json(prim, cfg.digits)
+        parts = [_move_text(prim_json, bar)]
+        if es:
+            w0 = next((w for w in es["windows"] if w["window"] == window_label((0, 0))), None)
+            if w0 and w0["car"] is not None:
+                bname = es.get("benchmark_name") or es["benchmark"]
+                tval = f"{w0['t']:.1f}".replace("-", "−") if w0["t"] is not None else "n/a"
+                parts.append(f"AR {_pct(w0['car'], 1)} vs {bname} (t {tval})")
+        parts.append(_news_text(links, verdict, window, cfg))
+        if scope:
+            c = cs_info[scope]
+            share = _num(c.get("share"))
+            n = c.get("n")
+            where = "the market" if scope == "market" else f"its industry ({ev.industry})"
+            moved = f"{where} moved together that day" + (
+                f" ({_pct(share, 0, sign=False)} of {n} stocks)" if share is not None and n is not None else "")
+            parts.append(moved if verdict != "news_linked" else f"note: {moved}")
+        label = f"{info['name']} ({sym})" if info["name"] else sym
+        explanation = f"{label} {day}: " + "; ".join(p for p in parts if p) + "."
+
+        public_links = [{k: v for k, v in l.items() if not k.startswith("_")} for l in links]
+        events.append(_jsonable({
+            "id": f"{sym}@{day}", "symbol": sym, "name": info["name"], "date": str(day),
+            "onset": t0_lo.isoformat(), "onset_precision": "minute" if minute else "day",
+            "anomaly": prim_json, "anomalies": [_record_json(r, cfg.digits) for _, r in grp.iterrows()],
+            "news": public_links, "verdict": verdict, "cross_section": cs_info,
+            "event_study": es, "recovery": recovery, "severity": severity, "explanation": explanation,
+            "news_window": {"start": window[0].isoformat(), "end": window[1].isoformat()}, "notes": notes,
+        }, cfg.digits))
+    events.sort(key=lambda e: (e["date"], e["symbol"]))
+    return events
+
+
+def events_json(events: list[dict]) -> str:
+    """Canonical JSON text of events (UTF-8 names kept, keys in insertion order)."""
+    return json.dumps(events, ensure_ascii=False, indent=1, allow_nan=False)
+
+
+__all__ = ["LinkConfig", "link_events", "meets_market", "meet_time", "publish_interval", "events_json",
+           "KIND_PRIORITY", "INTRADAY_KINDS", "ROLES", "VERDICTS"]

@@ -1,0 +1,279 @@
+"""Event study on daily bars: abnormal returns (AR) and cumulative abnormal returns (CAR) over stated
+windows for one event, and CAAR with cross-sectional, BMP and sign tests for a sample of events.
+
+Conventions (as in MacKinlay 1997, EventStudyTools, R ``estudy2``):
+
+* Returns are simple daily returns ``close / prev_close − 1`` on the benchmark's trading days; a day the
+  stock has no bar (suspended) has no return. Event time counts benchmark trading days; day 0 is the
+  event day.
+* Market model ``R_it = α + β R_mt + ε``, estimated over ``est`` (default [−250, −11]) by OLS in
+  ``anomaly.marketmodel.fit_event`` (the only place α, β, σ are estimated). This module decides the
+  excluded estimation days (closes at the limit price, the first day after a suspension) and
+  computes the window statistics itself from the per-day ARs.
+* ``AR_t = R_it − (α + β R_mt)``; ``CAR[a,b] = Σ AR_t`` over the window days that have data.
+* The CAR's variance includes the prediction error of the estimated parameters:
+  ``Var(CAR) = σ² (L + 1ᵀ X_w (XᵀX)⁻¹ X_wᵀ 1)`` with ``X`` the estimation design ``[1, R_m]`` and
+  ``X_w`` the window rows (L = days with data); ``t = CAR / √Var``; ``p`` two-sided from Student t with
+  ``n − 2`` degrees of freedom. A window reaching past the data reports ``n_days`` < ``n_days_expected``
+  and ``complete: false``.
+* ``recovery``: ``−CAR[1, K] / AR_0`` for the longest window end K — the share of the day-0 abnormal move
+  reversed afterwards (1 = fully reversed, 0 = none, < 0 = it continued).
+
+``caar`` aggregates per-event results: CAAR = mean CAR; the cross-sectional t = CAAR / (s_CAR / √N);
+BMP (Boehmer, Musumeci & Poulsen 1991) t = mean(SCAR) · √N / s_SCAR with SCAR_i = CAR_i / √Var(CAR_i)
+(the per-event t above) — robust to event-induced variance; both with N − 1 degrees of freedom; and an
+exact two-sided binomial sign test of positive vs negative CARs (p = ½ under the null). Events are
+assumed independent (no Kolari–Pynnönen correction for shared event dates).
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .errors import BadInput
+
+DEFAULT_WINDOWS: tuple[tuple[int, int], ...] = ((0, 0), (-1, 1), (0, 5))
+DEFAULT_ESTIMATION: tuple[int, int] = (-250, -11)
+DIGITS = 6
+
+
+def _r(x, digits: int = DIGITS):
+    """Round a float for output; NaN/inf → None; −0.0 → 0.0."""
+    if x is None:
+        return None
+    x = float(x)
+    if not math.isfinite(x):
+        return None
+    v = round(x, digits)
+    return 0.0 if v == 0 else v
+
+
+def window_label(w: Sequence[int]) -> str:
+    return f"[{int(w[0])},{int(w[1])}]"
+
+
+def daily_returns(bars: pd.DataFrame, symbol: str) -> pd.DataFrame:
+    """``ret`` (close/prev_close − 1) and ``close`` of one symbol, indexed by naive trading date."""
+    rows = bars[bars["symbol"].astype(str) == symbol]
+    if rows.empty:
+        return pd.DataFrame({"ret": pd.Series(dtype=float), "close": pd.Series(dtype=float)})
+    rows = rows.sort_values("ts")
+    close = rows["close"].astype(float).to_numpy()
+    prev = rows["prev_close"].astype(float).to_numpy() if "prev_close" in rows else np.full(len(rows), np.nan)
+    shifted = np.r_[np.nan, close[:-1]]
+    prev = np.where(np.isfinite(prev) & (prev > 0), prev, shifted)
+    idx = pd.DatetimeIndex(rows["ts"].dt.tz_convert("Asia/Shanghai").dt.tz_localize(None).dt.normalize())
+    out = pd.DataFrame({"ret": close / prev - 1.0, "close": close}, index=idx)
+    return out[~out.index.duplicated(keep="last")]
+
+
+def _limit_hits(bars: pd.DataFrame, symbol: str) -> pd.Series:
+    """Days the stock closed at its board's limit price (excluded from estimation; indices: none)."""
+    from .marketmodel import limit_hit_days
+    from .symbols import resolve
+
+    try:
+        sym = resolve(symbol)
+    except BadInput:
+        return pd.Series(dtype=bool)
+    if sym.is_index:
+        return pd.Series(dtype=bool)
+    return limit_hit_days(bars, symbol, board=sym.board, st=sym.is_st)
+
+
+def _estimate(symbol: str, benchmark: str, frame: pd.DataFrame, pos0: int, est: tuple[int, int],
+              windows, min_est: int) -> dict:
+    """α, β, σ from ``marketmodel.fit_event`` (the shared estimator), and the estimation rows used.
+
+    The days to exclude (limit-hit closes, the first day after a suspension) are decided here and
+    passed to ``fit_event`` as ``exclude``, so the design rows for the CAR variance are exactly the
+    ones it used: in the window, both returns present, not excluded.
+    """
+    from .marketmodel import fit_event
+
+    res = fit_event(frame["ret"], frame["mret"], frame.index[pos0], est=est, windows=tuple(windows),
+                    exclude=frame["exclude"], min_obs=min_est, benchmark=benchmark)
+    e = res.get("estimation") or {}
+    if res.get("error") or e.get("alpha") is None or e.get("beta") is None or e.get("sigma") is None:
+        raise BadInput(f"event study of {symbol} on {frame.index[pos0].date()}: "
+                       f"{res.get('error') or 'no market-model estimate'} in [{est[0]},{est[1]}]; "
+                       "supply longer history")
+    lo, hi = max(pos0 + est[0], 0), pos0 + est[1]
+    span = frame.iloc[lo:hi + 1] if hi >= lo else frame.iloc[0:0]
+    rows = span[span["ret"].notna() & span["mret"].notna() & ~span["exclude"]]
+    if len(rows) != int(e["n"]):
+        raise ValueError(f"estimation rows disagree with marketmodel.fit_event ({len(rows)} vs {e['n']})")
+    return {"alpha": float(e["alpha"]), "beta": float(e["beta"]), "sigma": float(e["sigma"]),
+            "n": int(e["n"]), "x": rows["mret"].to_numpy(float), "start": e.get("start"),
+            "end": e.get("end"), "source": "anomaly.marketmodel.fit_event"}
+
+
+def _day(d) -> pd.Timestamp:
+    t = pd.Timestamp(d)
+    if t.tzinfo is not None:
+        t = t.tz_convert("Asia/Shanghai").tz_localize(None)
+    return t.normalize()
+
+
+def event_study(symbol: str, event_day, bars: pd.DataFrame, index_bars: pd.DataFrame | None,
+                benchmark: str, windows: Iterable[Sequence[int]] = DEFAULT_WINDOWS,
+                est: tuple[int, int] = DEFAULT_ESTIMATION, min_est: int = 60) -> dict:
+    """Market-model event study of ``symbol`` around ``event_day`` against ``benchmark``.
+
+    ``bars`` holds the stock's canonical daily bars (other symbols are ignored); ``index_bars`` the
+    benchmark's (``None``: look in ``bars``). Raises ``BadInput`` when the benchmark or the event-day bar
+    is missing or fewer than ``min_est`` estimation days remain. Returns a JSON-able dict::
+
+        {"symbol", "event_day", "benchmark", "benchmark_name",
+         "estimation": {"start", "end", "n", "alpha", "beta", "sigma", "source"},
+         "windows": [{"window": "[0,0]", "start", "end", "n_days", "n_days_expected", "complete",
+                      "car", "sd", "t", "p"}, ...],
+         "days": [{"day": k, "date", "ret", "index_ret", "ar"}, ...],   # every day of the windows
+         "recovery": {"ar0", "car_after", "after": "[1,K]", "fraction"}}
+    """
+    windows = [(int(a), int(b)) for a, b in windows]
+    if any(a > b for a, b in windows):
+        raise BadInput(f"event window with start after end: {windows}")
+    day0 = _day(event_day)
+    src = index_bars if index_bars is not None else bars
+    m = daily_returns(src, benchmark)
+    if m.empty:
+        raise BadInput(f"no bars for benchmark {benchmark} (needed for the event study of {symbol})")
+    s = daily_returns(bars, symbol)
+    if s.empty:
+        raise BadInput(f"no daily bars for {symbol} (needed for the event study)")
+    frame = pd.DataFrame({"mret": m["ret"]}).join(s[["ret", "close"]], how="left")
+    traded = frame["close"].notna().to_numpy()
+    after_gap = np.r_[False, ~traded[:-1]] & traded
+    frame["exclude"] = after_gap | _limit_hits(bars, symbol).reindex(frame.index).fillna(False).to_numpy(bool)
+    if day0 not in frame.index:
+        raise BadInput(f"{day0.date()} is not a trading day in the {benchmark} bars")
+    pos0 = int(frame.index.get_loc(day0))
+    if not np.isfinite(frame["ret"].iloc[pos0]):
+        raise BadInput(f"{symbol} has no bar with a return on {day0.date()} (suspended?)")
+    fit = _estimate(symbol, benchmark, frame, pos0, est, windows, min_est)
+    alpha, beta, sigma = fit["alpha"], fit["beta"], fit["sigma"]
+    x = fit["x"]
+    X = np.column_stack([np.ones_like(x), x])
+    xtx_inv = np.linalg.pinv(X.T @ X)
+    df_t = max(fit["n"] - 2, 1)
+    frame["ar"] = frame["ret"] - (alpha + beta * frame["mret"])
+
+    out_windows = []
+    for a, b in windows:
+        lo, hi = pos0 + a, pos0 + b
+        rows = frame.iloc[max(lo, 0):max(hi + 1, 0)]
+        rows = rows[rows["ar"].notna()]
+        L = len(rows)
+        expected = b - a + 1
+        entry = {"window": window_label((a, b)),
+                 "start": str(rows.index.min().date()) if L else None,
+                 "end": str(rows.index.max().date()) if L else None,
+                 "n_days": L, "n_days_expected": expected, "complete": L == expected}
+        if L:
+            car = float(rows["ar"].sum())
+            xw = np.column_stack([np.ones(L), rows["mret"].to_numpy(float)])
+            ones = xw.sum(axis=0)
+            var = sigma ** 2 * (L + float(ones @ xtx_inv @ ones))
+            sd = math.sqrt(var)
+            t = car / sd
+            p = 2.0 * stats.t.sf(abs(t), df_t)
+            entry.update({"car": _r(car), "sd": _r(sd), "t": _r(t, 4), "p": _r(p, 6)})
+        else:
+            entry.update({"car": None, "sd": None, "t": None, "p": None})
+        out_windows.append(entry)
+
+    k_lo, k_hi = min(a for a, _ in windows), max(b for _, b in windows)
+    days = []
+    for k in range(k_lo, k_hi + 1):
+        pos = pos0 + k
+        if 0 <= pos < len(frame):
+            r = frame.iloc[pos]
+            days.append({"day": k, "date": str(frame.index[pos].date()), "ret": _r(r["ret"]),
+                         "index_ret": _r(r["mret"]), "ar": _r(r["ar"])})
+    ar0 = float(frame["ar"].iloc[pos0])
+    after = frame["ar"].iloc[pos0 + 1:pos0 + k_hi + 1].dropna() if k_hi >= 1 else frame["ar"].iloc[0:0]
+    car_after = float(after.sum()) if len(after) else None
+    recovery = {"ar0": _r(ar0), "after": window_label((1, k_hi)) if k_hi >= 1 else None,
+                "n_days_after": int(len(after)), "car_after": _r(car_after),
+                "fraction": _r(-car_after / ar0) if car_after is not None and abs(ar0) > 1e-12 else None}
+    try:
+        from .symbols import resolve
+
+        bname = resolve(benchmark).name
+    except BadInput:
+        bname = ""
+    return {
+        "symbol": symbol, "event_day": str(day0.date()), "benchmark": benchmark, "benchmark_name": bname,
+        "model": "market model",
+        "estimation": {"start": fit["start"], "end": fit["end"],
+                       "window": window_label(est), "n": int(fit["n"]), "alpha": _r(alpha, 8),
+                       "beta": _r(beta), "sigma": _r(sigma, 8), "source": fit["source"]},
+        "windows": out_windows, "days": days, "recovery": recovery,
+    }
+
+
+def caar(events_results: Iterable[dict], windows: Iterable[Sequence[int]] | None = None,
+         complete_only: bool = True) -> dict:
+    """CAAR over several events with cross-sectional t, BMP t and a sign test, per window.
+
+    ``events_results`` are ``event_study`` dicts or event dicts carrying one under ``"event_study"``
+    (``None`` entries are skipped). A window counts an event only when its CAR and t exist (and, with
+    ``complete_only``, every window day had data). Statistics needing a spread are ``None`` for N < 2.
+    """
+    results = []
+    for r in events_results:
+        if r is None:
+            continue
+        es = r.get("event_study", r) if isinstance(r, dict) and "windows" not in r else r
+        if es:
+            results.append(es)
+    labels: list[str] = []
+    if windows is not None:
+        labels = [window_label(w) for w in windows]
+    else:
+        for es in results:
+            for w in es.get("windows", []):
+                if w["window"] not in labels:
+                    labels.append(w["window"])
+    out = []
+    for lab in labels:
+        cars, ts = [], []
+        skipped = 0
+        for es in results:
+            w = next((w for w in es.get("windows", []) if w["window"] == lab), None)
+            if w is None or w.get("car") is None or w.get("t") is None or (complete_only and not w.get("complete")):
+                skipped += 1
+                continue
+            cars.append(float(w["car"]))
+            ts.append(float(w["t"]))
+        out.append({"window": lab, "n": len(cars), "skipped": skipped, **caar_stats(cars, ts)})
+    return {"n_events": len(results), "windows": out,
+            "method": "CAAR = mean CAR; cross-sectional t = CAAR/(s/√N); BMP t = mean(SCAR)·√N/s_SCAR with "
+                      "SCAR = per-event t; both Student t with N−1 df; exact binomial sign test (p=½)"}
+
+
+def caar_stats(cars: Sequence[float], scars: Sequence[float]) -> dict:
+    """The CAAR statistics for literal CARs and their standardized values (SCAR_i = CAR_i / sd_i)."""
+    c = np.asarray(cars, dtype=float)
+    z = np.asarray(scars, dtype=float)
+    n = len(c)
+    res: dict = {"caar": _r(c.mean()) if n else None, "t_cs": None, "p_cs": None,
+                 "mean_scar": _r(z.mean()) if n else None, "t_bmp": None, "p_bmp": None}
+    if n >= 2:
+        s = c.std(ddof=1)
+        if s > 0:
+            t = c.mean() / (s / math.sqrt(n))
+            res["t_cs"], res["p_cs"] = _r(t, 4), _r(2.0 * stats.t.sf(abs(t), n - 1))
+        sz = z.std(ddof=1)
+        if sz > 0:
+            tb = z.mean() * math.sqrt(n) / sz
+            res["t_bmp"], res["p_bmp"] = _r(tb, 4), _r(2.0 * stats.t.sf(abs(tb), n - 1))
+    n_pos, n_neg = int((c > 0).sum()), int((c < 0).sum())
+    p_sign = stats.binomtest(n_pos, n_pos + n_neg, 0.5).pvalue if n_pos + n_neg else None
+    res["sign"] = {"n_pos": n_pos, "n_neg": n_neg, "p": _r(p_sign)}
+    return res
