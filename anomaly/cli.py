@@ -387,7 +387,7 @@ def scan(env: Env, day, start, end, out, engine, scheduler, no_plots):
 
     result = run_scan(env.config, day=day, start=start, end=end, out=out, engine=engine,
                       scheduler=scheduler, plots=not no_plots, store=env.store,
-                      source=env.source_name(), echo=lambda m: click.echo(m, err=True))
+                      source=env.source, echo=lambda m: click.echo(m, err=True))
     for line in result.summary_lines():
         click.echo(line)
     return EXIT_PARTIAL if result.failures else EXIT_OK
