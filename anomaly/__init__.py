@@ -4,7 +4,7 @@ The public API for notebooks (imports are lazy so ``import anomaly`` stays cheap
 
     import anomaly as an
     bars = an.load_bars("sample", [an.resolve("科大讯飞")], start, end)
-    records = an.detect(bars, context)                  # or an.detect_range(...) with lookback
+    records = an.run_detectors(bars, an.default_detectors(), an.Context(...))  # or an.detect_range(...)
     events = an.link_symbol_day(an.resolve("002230"), date, "daily", "sample", an.load_config())
     fig = an.plot_event(events[0], bars, index_bars)
 """
@@ -20,7 +20,7 @@ _EXPORTS = {
     "trading_days": "anomaly.calendar", "why_closed": "anomaly.calendar",
     "load_config": "anomaly.config", "Config": "anomaly.config",
     # data
-    "load_bars": "anomaly.fetch", "load_news": "anomaly.fetch", "fetch": "anomaly.fetch",
+    "load_bars": "anomaly.fetch", "load_news": "anomaly.fetch", "fetch_to_store": "anomaly.fetch",
     "Store": "anomaly.store", "get_source": "anomaly.sources", "sample_daily_bars": "anomaly.sources.sample",
     "read_news_file": "anomaly.news",
     # detect
@@ -34,19 +34,18 @@ _EXPORTS = {
     # synthetic data (labelled synthetic)
     "simulate_market": "anomaly.simulate", "simulate_daily": "anomaly.simulate",
 }
-_RENAMES = {"available_detectors": "available"}
+# Public name → name in its module (public names never shadow the subpackages anomaly.fetch/detect).
+_RENAMES = {"available_detectors": "available", "fetch_to_store": "fetch"}
 
-__all__ = sorted(_EXPORTS) + ["detect"]
+__all__ = sorted(_EXPORTS) + ["default_detectors"]
 
 
-def detect(bars, context=None, detectors=None, freq: str = "daily"):
-    """Run detectors (default: the configured defaults for ``freq``) over canonical bars."""
+def default_detectors(freq: str = "daily", config=None):
+    """The configured default detectors for ``freq`` (``"daily"`` or an intraday frequency)."""
     from .config import load_config
-    from .detect import run_detectors
     from .pipeline import detectors_for
 
-    dets = detectors or detectors_for(freq, load_config())
-    return run_detectors(bars, dets, context)
+    return detectors_for(freq, config or load_config())
 
 
 def __getattr__(name: str):

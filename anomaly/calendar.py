@@ -18,16 +18,9 @@ from .schema import TZ, freq_minutes
 
 @lru_cache(maxsize=1)
 def _cal():
-    import warnings
-
     import exchange_calendars as xc  # ~0.2 s; only when a date question is asked
 
-    with warnings.catch_warnings():
-        # exchange_calendars trips pandas' own deprecation notices; they are not the user's concern.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.filterwarnings("ignore", message=".*Series.values.*")
-        return xc.get_calendar("XSHG", start="2005-01-04")
+    return xc.get_calendar("XSHG", start="2005-01-04")
 
 
 def _day(d) -> pd.Timestamp:
@@ -35,6 +28,8 @@ def _day(d) -> pd.Timestamp:
         t = pd.Timestamp(d)
     except (ValueError, TypeError):
         raise BadInput(f"not a date: {d!r} (use YYYY-MM-DD)") from None
+    if pd.isna(t):
+        raise BadInput(f"not a date: {d!r} (use YYYY-MM-DD)")
     if t.tzinfo is not None:
         t = t.tz_convert(TZ).tz_localize(None)
     return t.normalize()
@@ -66,6 +61,14 @@ def trading_days(start, end) -> pd.DatetimeIndex:
 
 
 def previous_trading_day(d, n: int = 1) -> pd.Timestamp:
+    try:
+        return _previous(d, n)
+    except ValueError:  # exchange_calendars' DateOutOfBounds / RequestedSessionOutOfBounds
+        raise BadInput(f"{n} trading day(s) before {d} is outside the exchange calendar "
+                       f"({_cal().first_session.date()}..{_cal().last_session.date()})") from None
+
+
+def _previous(d, n):
     t = _day(d)
     c = _cal()
     s = c.date_to_session(t, direction="previous") if not c.is_session(t) else t
@@ -75,6 +78,14 @@ def previous_trading_day(d, n: int = 1) -> pd.Timestamp:
 
 
 def next_trading_day(d, n: int = 1) -> pd.Timestamp:
+    try:
+        return _next(d, n)
+    except ValueError:
+        raise BadInput(f"{n} trading day(s) after {d} is outside the exchange calendar "
+                       f"({_cal().first_session.date()}..{_cal().last_session.date()})") from None
+
+
+def _next(d, n):
     t = _day(d)
     c = _cal()
     s = c.date_to_session(t, direction="next") if not c.is_session(t) else t
@@ -142,7 +153,10 @@ def bar_end_times(freq: str) -> tuple[dt.time, ...]:
 
 def intraday_index(days, freq: str) -> pd.DatetimeIndex:
     """All bar-end timestamps of the given trading days at an intraday frequency."""
-    days = pd.DatetimeIndex(pd.to_datetime(days)).normalize().as_unit("ns")
+    days = pd.DatetimeIndex(pd.to_datetime(days))
+    if days.tz is not None:
+        days = days.tz_convert(TZ).tz_localize(None)
+    days = days.normalize().as_unit("ns")
     offs = np.array([pd.Timedelta(hours=t.hour, minutes=t.minute).value for t in bar_end_times(freq)])
     stamps = (days.asi8[:, None] + offs[None, :]).ravel()
     return pd.DatetimeIndex(stamps.astype("datetime64[ns]")).tz_localize(TZ)

@@ -50,7 +50,11 @@ class Env:
         return default or self.config.source.default
 
     def source_options(self) -> dict:
-        return self.config.source.options_for(self.source_name())
+        s = self.config.source
+        name = self.source_name()
+        if name in ("akshare", "baostock"):
+            return dict(timeout=s.timeout, retries=s.retries, backoff=s.backoff, min_interval=s.min_interval)
+        return {}
 
 
 def common_options(fn):
@@ -66,7 +70,10 @@ def common_options(fn):
     def wrapper(store_path, source, config_path, verbose, **kwargs):
         _setup_logging(verbose)
         click.get_current_context().meta["verbose"] = verbose
-        return fn(Env(store_path, source, config_path, verbose), **kwargs)
+        env = Env(store_path, source, config_path, verbose)
+        if config_path:
+            env.config  # a bad --config fails every command the same way, before anything runs
+        return fn(env, **kwargs)
     return wrapper
 
 
@@ -160,7 +167,8 @@ def cli():
 @common_options
 def fetch(env: Env, symbols, start, end, freq, news, refresh, fmt):
     """Pull bars (and with --news, news) into the store, asking only for what is missing."""
-    from . import fetch as fetching
+    import importlib
+    fetching = importlib.import_module("anomaly.fetch")
     from .sources import get_source
     from .symbols import resolve_many
     import pandas as pd
@@ -172,6 +180,8 @@ def fetch(env: Env, symbols, start, end, freq, news, refresh, fmt):
         raise BadInput("fetch needs a data source (--source sample|akshare|baostock|csv:PATH|synthetic)")
     source = get_source(name, **env.source_options())
     results = fetching.fetch(env.store, source, syms, start, end, freq, refresh=refresh, news=news)
+    if results and all(not r.ok and r.bad_input for r in results):
+        raise BadInput(results[0].error)
     table = pd.DataFrame([{
         "symbol": r.symbol, "asked": "; ".join(f"{s}..{e}" for s, e in r.spans) or "nothing new",
         "rows": r.rows, "files_written": r.files_written, "news_added": r.news_added,

@@ -68,13 +68,27 @@ def _where(df: pd.DataFrame, mask: np.ndarray, origin: str) -> str:
     return f"{origin} row {i + 1} ({sym} {ts})"
 
 
-def to_shanghai(ts: pd.Series, what: str = "ts") -> pd.Series:
+def to_shanghai(ts: pd.Series, what: str = "ts", origin: str = "") -> pd.Series:
     """Parse/convert a timestamp column to tz-aware Asia/Shanghai; naive stamps are an error."""
+    where = f"{origin} " if origin else ""
     if not pd.api.types.is_datetime64_any_dtype(ts):
         try:
             ts = pd.to_datetime(ts, format="mixed")
-        except (ValueError, TypeError) as exc:
-            raise BadInput(f"column {what!r} has a value that is not a timestamp: {exc}") from None
+        except (ValueError, TypeError, OverflowError):
+            aware = []
+            for i, v in enumerate(ts):
+                if v is None or (isinstance(v, float) and np.isnan(v)):
+                    aware.append(None)
+                    continue
+                try:
+                    aware.append(pd.Timestamp(v).tzinfo is not None)
+                except (ValueError, TypeError, OverflowError):
+                    raise BadInput(f"{where}row {i + 1}: column {what!r} value {v!r} is not a timestamp") from None
+            if False in aware:  # a mix of zoned and naive stamps
+                i = aware.index(False)
+                raise BadInput(f"{where}row {i + 1}: column {what!r} value {ts.iloc[i]!r} has no time zone "
+                               "while other rows have one") from None
+            ts = pd.to_datetime(ts, format="mixed", utc=True)  # zoned stamps with different offsets
     if ts.dt.tz is None:
         raise BadInput(f"column {what!r} holds naive timestamps; give them a zone (e.g. +08:00) "
                        "or read the file with a source that knows its zone")
@@ -100,7 +114,7 @@ def validate_bars(df: pd.DataFrame, freq: str = "daily", origin: str = "bars",
         if c not in out.columns:
             out[c] = np.nan
     out["symbol"] = out["symbol"].astype(str)
-    out["ts"] = to_shanghai(out["ts"], "ts")
+    out["ts"] = to_shanghai(out["ts"], "ts", origin)
     for c in PRICE_COLUMNS + ["prev_close", "volume", "amount", "turnover"]:
         num = pd.to_numeric(out[c], errors="coerce")
         bad = num.isna() & out[c].notna()
@@ -125,6 +139,11 @@ def validate_bars(df: pd.DataFrame, freq: str = "daily", origin: str = "bars",
     bad = (np.maximum(o, c) > h + tol) | (np.minimum(o, c) < l - tol)
     if bad.any():
         raise BadInput(f"{_where(out, bad, origin)}: open/close outside the high-low range")
+    if freq == "daily":
+        t = out["ts"]
+        if ((t.dt.hour != 15) | (t.dt.minute != 0)).any():
+            # Daily bars are labelled by their end; a date-only stamp means 15:00 that day.
+            out["ts"] = t.dt.normalize() + pd.Timedelta(hours=15)
     dup = out.duplicated(["symbol", "ts"], keep="first").to_numpy()
     if dup.any():
         raise BadInput(f"{_where(out, dup, origin)}: duplicate timestamp for this symbol")
@@ -132,11 +151,6 @@ def validate_bars(df: pd.DataFrame, freq: str = "daily", origin: str = "bars",
     if back.any():
         raise BadInput(f"{_where(out, back, origin)}: timestamps are not in ascending order "
                        "(sort the file by time)")
-    if freq == "daily":
-        t = out["ts"]
-        if ((t.dt.hour != 15) | (t.dt.minute != 0)).any():
-            # Daily bars are labelled by their end; a date-only stamp means 15:00 that day.
-            out["ts"] = t.dt.normalize() + pd.Timedelta(hours=15)
     if derive_prev_close and freq == "daily":
         derived = out.groupby("symbol", sort=False)["close"].shift(1)
         out["prev_close"] = out["prev_close"].fillna(derived)
@@ -176,6 +190,8 @@ def validate_news(df: pd.DataFrame, origin: str = "news") -> pd.DataFrame:
     if bad.any():
         raise BadInput(f"{_where(out, bad.to_numpy(), origin)}: kind {out['kind'][bad].iloc[0]!r} "
                        f"is not one of {', '.join(NEWS_KINDS)}")
+    if out["title"].isna().any():
+        raise BadInput(f"{_where(out, out['title'].isna().to_numpy(), origin)}: empty title")
     out["title"] = out["title"].astype(str)
     if (out["title"].str.strip() == "").any():
         raise BadInput(f"{_where(out, (out['title'].str.strip() == '').to_numpy(), origin)}: empty title")

@@ -51,7 +51,7 @@ def default_store_path() -> Path:
 
 def _safe_name(part: str, what: str) -> str:
     # Symbols and dates become file names: refuse anything that could escape the folder.
-    if not _SAFE.match(part) or part in (".", ".."):
+    if not _SAFE.fullmatch(part) or part in (".", ".."):
         raise BadInput(f"refusing unsafe {what} {part!r} as a file name in the store")
     return part
 
@@ -164,10 +164,12 @@ class Store:
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
             _fsync_dir(path.parent)
-        except OSError as exc:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            raise _io_error(path, exc) from None
+            if isinstance(exc, OSError):
+                raise _io_error(path, exc) from None
+            raise
 
     def _write_table(self, path: Path, df: pd.DataFrame, coverage: dict | None = None) -> bool:
         """Write ``df`` (+coverage) atomically unless the file already holds exactly that. True if written."""
@@ -397,13 +399,14 @@ class Store:
 
         con = duckdb.connect()
         try:
+            con.execute(f"SET TimeZone = '{TZ}'")
             views = {"bars_daily": "bars/daily/*.parquet", "news": "news/*.parquet",
                      "anomalies": "results/*/anomalies.parquet", "events": "results/*/events.parquet"}
             for name, pattern in views.items():
                 if any(self.root.glob(pattern)):
                     path = str(self.root / pattern).replace("'", "''")
                     con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}', union_by_name=true)")
-            return con.execute(sql, params or []).fetch_df()
+            return con.sql(sql, params=params or None).to_arrow_table().to_pandas()
         finally:
             con.close()
 

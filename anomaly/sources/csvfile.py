@@ -74,6 +74,9 @@ def read_bars_csv(path: Path, freq: str = "daily", symbol: Symbol | None = None)
     else:
         ids = {s: resolve(str(s).zfill(6) if str(s).isdigit() else s).id for s in df["symbol"].dropna().unique()}
         df["symbol"] = df["symbol"].map(ids)
+    if akshare_layout and "涨跌额" in df.columns and "prev_close" not in df.columns and "close" in df.columns:
+        df["prev_close"] = (pd.to_numeric(df["close"], errors="coerce")
+                            - pd.to_numeric(df["涨跌额"], errors="coerce")).round(4)
     if akshare_layout and "volume" in df.columns:
         df["volume"] = pd.to_numeric(df["volume"], errors="coerce") * 100  # lots → shares
     ts = df["ts"].astype(str).str.strip()
@@ -82,7 +85,7 @@ def read_bars_csv(path: Path, freq: str = "daily", symbol: Symbol | None = None)
         bad = parsed.isna()
         if bad.any():
             i = int(bad.to_numpy().nonzero()[0][0])
-            raise BadInput(f"{path} row {i + 2}: {df['ts'].iloc[i]!r} is not a date")
+            raise BadInput(f"{path} row {i + 1}: {df['ts'].iloc[i]!r} is not a date")
         if parsed.dt.tz is None:
             parsed = parsed.dt.normalize().dt.tz_localize(TZ) + pd.Timedelta(hours=15)
         df["ts"] = parsed
