@@ -107,6 +107,8 @@ def _setup_logging(verbose: int) -> None:
         h._anomaly = True  # type: ignore[attr-defined]
         root.addHandler(h)
     root.setLevel(level)
+    # dask.distributed logs its cluster chatter at INFO on its own handlers; keep it for -vv.
+    logging.getLogger("distributed").setLevel(logging.WARNING if verbose < 2 else logging.DEBUG)
 
 
 def _check_range(start: dt.date, end: dt.date) -> None:

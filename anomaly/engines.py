@@ -17,24 +17,28 @@ DASK_HINT = "the dask engine needs dask.distributed: pip install 'anomaly[dask]'
 
 
 class LocalEngine:
-    """In-process for one worker; a process pool (fork) for more."""
+    """In-process for one worker; otherwise one process pool (fork) kept for the engine's lifetime."""
 
     name = "local"
 
     def __init__(self, workers: int = 1):
         self.workers = max(1, int(workers))
+        self._pool: cf.ProcessPoolExecutor | None = None
 
     def map(self, fn: Callable, items: Sequence) -> list:
+        items = list(items)
         if self.workers == 1 or len(items) <= 1:
             return [fn(x) for x in items]
-        import multiprocessing as mp
+        if self._pool is None:
+            import multiprocessing as mp
 
-        with cf.ProcessPoolExecutor(max_workers=min(self.workers, len(items)),
-                                    mp_context=mp.get_context("fork")) as pool:
-            return list(pool.map(fn, items))
+            self._pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("fork"))
+        return list(self._pool.map(fn, items))
 
     def close(self) -> None:
-        pass
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
 
 class DaskEngine:

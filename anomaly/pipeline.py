@@ -130,43 +130,52 @@ def _load_indices(ids, source_name, start, end, store, source_options, failures)
     return pd.concat(frames, ignore_index=True) if frames else empty_bars()
 
 
-def detect_range(symbols: list[Symbol], start: dt.date, end: dt.date, freq: str, source_name: str,
-                 config: Config, store=None, only=None, source_options=None,
-                 keep_after: int = 0) -> DetectResult:
-    """Run the configured detectors for [start, end] and keep records that end in the window.
-
-    ``keep_after`` loads that many extra trading days of bars after ``end`` (for event studies);
-    detectors never use them for records inside the window (they are applied to bars up to ``end``).
-    """
-    from .detect import Context, run_detectors
-
+def load_inputs(symbols: list[Symbol], start: dt.date, end: dt.date, freq: str, source_name: str,
+                config: Config, store=None, source_options=None, keep_after: int = 0,
+                lookback: int = DEFAULT_LOOKBACK) -> DetectResult:
+    """Bars of ``symbols`` from ``lookback`` trading days before ``start`` to ``keep_after`` after
+    ``end``, their benchmark index bars and metadata, as a DetectResult with no anomalies yet."""
     source_options = source_options or {}
     failures: list[str] = []
-    dets = detectors_for(freq, config, only)
-    lookback = max(getattr(d, "lookback_days", DEFAULT_LOOKBACK) for d in dets)
-    if freq != "daily":
-        lookback = max(getattr(d, "lookback_days", 20) for d in dets)
     load_start = calendar.previous_trading_day(start, lookback).date()
     load_end = calendar.next_trading_day(end, keep_after).date() if keep_after else end
-    stocks = [s for s in symbols]
-    bars = _load_many(source_name, stocks, load_start, load_end, freq, store, source_options, failures)
-    bench = benchmarks_for(stocks, config)
+    bars = _load_many(source_name, symbols, load_start, load_end, freq, store, source_options, failures)
+    bench = benchmarks_for(symbols, config)
     index_bars = _load_indices(bench.values(), source_name, load_start, load_end, store, source_options,
                                failures) if bench else empty_bars()
     bench = _available_benchmarks(bench, index_bars)
-    meta = meta_frame(stocks)
+    return DetectResult(empty_anomalies(), bars, index_bars, meta_frame(symbols), bench, None, failures)
+
+
+def detect_range(symbols: list[Symbol], start: dt.date, end: dt.date, freq: str, source_name: str,
+                 config: Config, store=None, only=None, source_options=None,
+                 keep_after: int = 0, cross_section: bool = True) -> DetectResult:
+    """Run the configured detectors for [start, end] and keep records that end in the window.
+
+    ``keep_after`` loads that many extra trading days of bars after ``end`` (for event studies);
+    detectors never see them (they run on bars up to ``end``). ``cross_section=False`` skips the
+    market/sector-wide marking (the scan does it once over all batches).
+    """
+    from .detect import Context, run_detectors
+
+    dets = detectors_for(freq, config, only)
+    default = DEFAULT_LOOKBACK if freq == "daily" else 20
+    lookback = max(getattr(d, "lookback_days", default) for d in dets)
+    result = load_inputs(symbols, start, end, freq, source_name, config, store, source_options,
+                         keep_after, lookback)
+    bars = result.bars
     if bars.empty:
-        return DetectResult(empty_anomalies(), bars, index_bars, meta, bench, None, failures)
+        return result
     upto = bars[bars["ts"].dt.tz_convert(TZ).dt.date <= end]
-    ctx = Context(index_bars=index_bars, benchmark=bench, meta=meta)
+    ctx = Context(index_bars=result.index_bars, benchmark=result.benchmark, meta=result.meta)
     anomalies = run_detectors(upto, dets, ctx)
     # A record belongs to the day it completes on (multi-day rules such as 异常波动 end on their last day).
     day = anomalies["end"].dt.tz_convert(TZ).dt.date if len(anomalies) else pd.Series(dtype=object)
-    anomalies = anomalies_frame(anomalies[(day >= start) & (day <= end)]) if len(anomalies) else anomalies
-    cross = None
-    if freq == "daily" and len(stocks) > 1:
-        anomalies, cross = _cross_section(anomalies, upto, meta, config, start, end, index_bars)
-    return DetectResult(anomalies, bars, index_bars, meta, bench, cross, failures)
+    result.anomalies = anomalies_frame(anomalies[(day >= start) & (day <= end)]) if len(anomalies) else anomalies
+    if cross_section and freq == "daily" and len(symbols) > 1:
+        result.anomalies, result.cross_section = mark_cross_section(
+            result.anomalies, upto, result.meta, config, start, end, result.index_bars)
+    return result
 
 
 def _available_benchmarks(bench: dict[str, str], index_bars: pd.DataFrame) -> dict[str, str]:
@@ -180,14 +189,13 @@ def _available_benchmarks(bench: dict[str, str], index_bars: pd.DataFrame) -> di
     return out
 
 
-def _cross_section(anomalies, bars, meta, config, start, end, index_bars):
-    try:
-        from .detect.cross_section import mark_cross_section
-    except ImportError:
-        return anomalies, None
+def mark_cross_section(anomalies, bars, meta, config: Config, start: dt.date, end: dt.date, index_bars):
+    """Mark market-/sector-wide anomalies and return (marked, per-day table for [start, end])."""
+    from .detect.cross_section import mark_cross_section as mark
+
     lc = config.link_config()
-    marked, table = mark_cross_section(anomalies, bars, meta, market_share=lc.market_wide_share,
-                                       sector_share=lc.sector_wide_share, index_bars=index_bars)
+    marked, table = mark(anomalies, bars, meta, market_share=lc.market_wide_share,
+                         sector_share=lc.sector_wide_share, index_bars=index_bars)
     if table is not None and len(table) and "date" in table:
         d = pd.to_datetime(table["date"]).dt.date
         table = table[(d >= start) & (d <= end)].reset_index(drop=True)

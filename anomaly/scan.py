@@ -25,8 +25,8 @@ import pandas as pd
 from . import calendar
 from .config import Config
 from .errors import AnomalyError, BadInput
-from .pipeline import EVENT_STUDY_AFTER, DetectResult, detect_range, link_day, pick_symbols
-from .schema import TZ
+from .pipeline import EVENT_STUDY_AFTER, detect_range, link_day, pick_symbols
+from .schema import TZ, anomalies_frame, empty_anomalies
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -90,34 +90,142 @@ class Progress:
             self.echo(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {self.label}: {self.done}/{self.total} {what}")
 
 
+@dataclass(frozen=True)
+class BatchJob:
+    """One unit of engine work: a batch of symbols over the scan's dates (picklable, self-contained)."""
+    symbols: tuple[str, ...]
+    start: dt.date
+    end: dt.date
+    source: str
+    config: Config
+    store_root: str
+
+    def context(self):
+        from .symbols import resolve
+
+        return [resolve(s) for s in self.symbols], Store(self.store_root)
+
+
+def _detect_job(job: BatchJob):
+    """Engine task 1: detect one batch (no cross-section: that needs every batch)."""
+    syms, store = job.context()
+    det = detect_range(syms, job.start, job.end, job.config.scan.freq, job.source, job.config, store=store,
+                       source_options=_source_options(job.config, job.source), keep_after=EVENT_STUDY_AFTER,
+                       cross_section=False)
+    window = det.bars[(det.bars["ts"].dt.tz_convert(TZ).dt.date >= calendar.previous_trading_day(job.start).date())
+                      & (det.bars["ts"].dt.tz_convert(TZ).dt.date <= job.end)] if len(det.bars) else det.bars
+    return det.anomalies, window, det.meta, det.failures
+
+
+def _link_job(args):
+    """Engine task 2: link the batch's anomalies of each date to news, with the global cross-section."""
+    job, anomalies, cross, dates = args
+    from .pipeline import load_inputs
+
+    syms, store = job.context()
+    det = load_inputs(syms, job.start, job.end, "daily", job.source, job.config, store,
+                      _source_options(job.config, job.source), keep_after=EVENT_STUDY_AFTER)
+    det.anomalies, det.cross_section = anomalies, cross
+    out = {}
+    for d in dates:
+        out[d.isoformat()] = link_day(det, d, job.source, job.config, store, _source_options(job.config, job.source))
+    return out, det.failures
+
+
+def _plot_job(args):
+    """Engine task 3: one event's PNG (bytes), or the error text."""
+    job, event = args
+    from .pipeline import load_inputs
+    from .plot import event_plot_png
+
+    syms, store = job.context()
+    day = dt.date.fromisoformat(event["date"])
+    try:
+        det = load_inputs(syms, day, day, "daily", job.source, job.config, store,
+                          _source_options(job.config, job.source), keep_after=EVENT_STUDY_AFTER, lookback=60)
+        return event["id"], event_plot_png(event, det.bars, index_bars=det.index_bars), None
+    except Exception as exc:  # noqa: BLE001 - one bad plot must not sink the night's report
+        return event["id"], None, f"{type(exc).__name__}: {exc}"
+
+
+def batches(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
 def run_scan(config: Config, day=None, start=None, end=None, out=None, engine=None, scheduler=None,
              plots: bool = True, store: Store | None = None, source: str | None = None,
-             echo: Callable[[str], None] = print) -> ScanResult:
+             echo: Callable[[str], None] = print, batch_size: int | None = None) -> ScanResult:
+    from .engines import open_engine
+    from .pipeline import mark_cross_section, meta_frame, load_inputs
+
     dates, notes = scan_dates(day, start, end)
     result = ScanResult(notes=notes)
     if not dates:
         return result
     store = store or Store(config.store or None)
     source = source or config.source.default
-    out_root = Path(out or config.scan.out)
+    out_root = Path(out or config.scan.out).expanduser()
     engine = engine or config.scan.engine
-    if engine != "local":
-        from .engines import check_engine
-        check_engine(engine, scheduler or config.scan.scheduler)
+    scheduler = scheduler or config.scan.scheduler
+    if config.scan.freq != "daily":
+        raise BadInput("the scan runs on daily bars (scan.freq = \"daily\"); use `anomaly detect --freq` for minute bars")
     with store.scan_lock():
         symbols = pick_symbols(None, None, config, source)
         result.n_symbols = len(symbols)
-        echo(f"{time.strftime('%Y-%m-%d %H:%M:%S')} scan {dates[0]}..{dates[-1]}: {len(symbols)} symbols "
-             f"from {source}")
+        stamp = time.strftime('%Y-%m-%d %H:%M:%S')
+        echo(f"{stamp} scan {dates[0]}..{dates[-1]}: {len(symbols)} symbols from {source} on {engine}")
         read_from = _fetch_remote(config, store, source, symbols, dates, result, echo)
-        det = detect_range(symbols, dates[0], dates[-1], config.scan.freq, read_from, config, store=store,
-                           source_options=_source_options(config, source), keep_after=EVENT_STUDY_AFTER)
-        result.failures.extend(det.failures)
+        size = batch_size or max(25, -(-len(symbols) // max(1, 4 * config.scan.workers)))
+        jobs = [BatchJob(tuple(s.id for s in b), dates[0], dates[-1], read_from, config, str(store.root))
+                for b in batches(symbols, size)]
+        if read_from == "sample" and engine == "local":
+            from .sources.sample import sample_daily_bars
+            sample_daily_bars()  # load once here; forked workers inherit it instead of each re-reading
+        with open_engine(engine, config.scan.workers, scheduler) as eng:
+            found = eng.map(_detect_job, jobs)
+            frames = [f[0] for f in found if len(f[0])]
+            anomalies = anomalies_frame(pd.concat(frames, ignore_index=True)) if frames else empty_anomalies()
+            window = pd.concat([f[1] for f in found if len(f[1])], ignore_index=True) if any(len(f[1]) for f in found) \
+                else pd.DataFrame()
+            for f in found:
+                result.failures.extend(f[3])
+            cross = None
+            if len(window) and len(symbols) > 1:
+                idx = load_inputs(symbols[:1], dates[0], dates[-1], "daily", read_from, config, store,
+                                  _source_options(config, read_from), lookback=5).index_bars
+                anomalies, cross = mark_cross_section(anomalies, window, meta_frame(symbols), config,
+                                                      dates[0], dates[-1], idx)
+            echo(f"{time.strftime('%Y-%m-%d %H:%M:%S')} detected {len(anomalies)} anomalies")
+            linked = eng.map(_link_job, [(j, anomalies[anomalies["symbol"].isin(j.symbols)].reset_index(drop=True),
+                                          cross, dates) for j in jobs])
+            by_date: dict[str, list[dict]] = {d.isoformat(): [] for d in dates}
+            for events, fails in linked:
+                for k, v in events.items():
+                    by_date[k].extend(v)
+                result.failures.extend(f for f in fails if f not in result.failures)
+            for k in by_date:
+                by_date[k].sort(key=lambda e: e["id"])
+            pngs = _plots(eng, jobs, by_date, config.scan.max_plots, echo) if plots and config.scan.plots else {}
         for d in dates:
-            out_dir = _scan_one_day(d, det, read_from, config, store, out_root, plots, result, echo)
+            out_dir = _write_day(d, by_date[d.isoformat()], anomalies, read_from, config, store, out_root,
+                                 pngs, result, echo)
             result.dates.append(d)
             result.out_dirs.append(out_dir)
     return result
+
+
+def _plots(eng, jobs: list[BatchJob], by_date: dict[str, list[dict]], limit: int, echo) -> dict[str, bytes | str]:
+    """PNG bytes (or an error text) per event id, for each date's ``limit`` highest-ranked events."""
+    from .report import rank_events
+
+    job_of = {s: j for j in jobs for s in j.symbols}
+    tasks = []
+    for events in by_date.values():
+        for e in rank_events(events)[:limit]:
+            j = job_of[e["symbol"]]
+            tasks.append((BatchJob((e["symbol"],), j.start, j.end, j.source, j.config, j.store_root), e))
+    echo(f"{time.strftime('%Y-%m-%d %H:%M:%S')} plotting {len(tasks)} event(s)")
+    return {eid: (png if png is not None else err) for eid, png, err in eng.map(_plot_job, tasks)}
 
 
 def _source_options(config: Config, source: str) -> dict:
@@ -144,21 +252,30 @@ def _fetch_remote(config, store, source, symbols, dates, result, echo) -> str:
     return "store"
 
 
-def _scan_one_day(d: dt.date, det: DetectResult, source: str, config: Config, store: Store, out_root: Path,
-                  plots: bool, result: ScanResult, echo) -> Path:
+def _write_day(d: dt.date, events: list[dict], anomalies: pd.DataFrame, source: str, config: Config,
+               store: Store, out_root: Path, pngs: dict, result: ScanResult, echo) -> Path:
+    """Write one date's report folder (swapped in whole) and its results in the store."""
     from .report import write_report
 
-    events = link_day(det, d, source, config, store, _source_options(config, source))
     result.n_events[d.isoformat()] = len(events)
-    an = det.anomalies
+    an = anomalies
     day_an = an[an["end"].dt.tz_convert(TZ).dt.date == d].reset_index(drop=True) if len(an) else an
     final = out_root / d.isoformat()
-    out_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{d.isoformat()}-", dir=out_root))
+    try:
+        out_root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{d.isoformat()}-", dir=out_root))
+    except OSError as exc:
+        raise AnomalyError(f"cannot write the report under {out_root}: {exc.strerror or exc}") from None
+
+    def plot(event):
+        got = pngs.get(event["id"])
+        if isinstance(got, str):
+            raise RuntimeError(got)
+        return got
+
     try:
         meta = {"date": d.isoformat(), "universe": config.universe.name, "n_symbols": result.n_symbols,
                 "source": source, "config": Path(config.path).name if config.path else "(defaults)"}
-        plot = _plotter(events, det, config.scan.max_plots, echo) if plots else None
         write_report(tmp, d.isoformat(), events, day_an, list(result.failures), meta, plot=plot)
         _swap_in(tmp, final)
     except BaseException:
@@ -167,25 +284,6 @@ def _scan_one_day(d: dt.date, det: DetectResult, source: str, config: Config, st
     store.write_results(d, day_an, events)
     echo(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {d}: {len(day_an)} anomalies, {len(events)} events → {final}")
     return final
-
-
-def _plotter(events, det: DetectResult, limit: int, echo):
-    """The report's plot callback: PNGs for the ``limit`` highest-ranked events, None for the rest."""
-    from .plot import event_plot_png
-    from .report import rank_events
-
-    chosen = {e["id"] for e in rank_events(events)[:limit]}
-    prog = Progress(echo, len(chosen), "plots")
-
-    def plot(event):
-        if event["id"] not in chosen:
-            return None
-        sym = event["symbol"]
-        try:
-            return event_plot_png(event, det.bars[det.bars["symbol"] == sym], index_bars=det.index_bars)
-        finally:
-            prog.step(sym)
-    return plot
 
 
 def _swap_in(tmp: Path, final: Path) -> None:
