@@ -42,7 +42,9 @@ class UniverseConfig:
 class DetectConfig:
     daily: tuple[str, ...] = ("range", "abnormal_return", "vol_surprise", "volume_surge", "limits",
                               "deviation", "lhb")
-    intraday: tuple[str, ...] = ("cliff", "lee_mykland")
+    # lee_mykland is available but not a default: at its nominal 1 % it still flags ~1 bar a day on
+    # real index minute bars (microstructure), too noisy for alerting; the cliff detector alerts.
+    intraday: tuple[str, ...] = ("cliff",)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     # board → index id the market model / 偏离值 is measured against, e.g. {"SZ.main": "399001.SZ"}
     benchmarks: dict[str, str] = field(default_factory=dict)

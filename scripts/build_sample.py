@@ -59,6 +59,10 @@ def intraday(src: Path) -> pd.DataFrame:
         frames.append(f)
     out = pd.concat(frames, ignore_index=True)
     out["datetime"] = pd.to_datetime(out["datetime"])
+    # The TDX exports have a few 0.01 rounding glitches (e.g. 399006 2022-06-08 15:00: close above
+    # high); widen high/low to contain open/close so every bar is a valid OHLC bar.
+    out["high"] = out[["high", "open", "close"]].max(axis=1)
+    out["low"] = out[["low", "open", "close"]].min(axis=1)
     return out[["freq", "symbol", "datetime", "open", "high", "low", "close", "volume", "amount"]]
 
 

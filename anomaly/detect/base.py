@@ -69,8 +69,10 @@ class Detector:
     kinds: ClassVar[tuple[str, ...]] = ()
     needs_context: ClassVar[bool] = False
 
-    def detect(self, bars: pd.DataFrame, context: Context | None = None) -> pd.DataFrame:
-        clean = prepare_bars(bars, self.freq)
+    def detect(self, bars: pd.DataFrame, context: Context | None = None, validated: bool = False) -> pd.DataFrame:
+        """Anomaly records for ``bars``; ``validated=True`` skips the shared validation (the caller
+        already ran ``prepare_bars`` for this detector's frequency, as ``run_detectors`` does)."""
+        clean = bars if validated else prepare_bars(bars, self.freq)
         if clean.empty:
             return empty_anomalies()
         out = self._detect(clean, context or Context())
@@ -120,7 +122,10 @@ def available(freq: str | None = None) -> list[str]:
 def run_detectors(bars: pd.DataFrame, detectors: Iterable[Detector],
                   context: Context | None = None) -> pd.DataFrame:
     """Run several detectors over the same bars and return one sorted anomaly frame."""
-    frames = [d.detect(bars, context) for d in detectors]
+    detectors = list(detectors)
+    # Validate once per frequency, not once per detector (it is the costliest shared step).
+    clean = {f: prepare_bars(bars, f) for f in {d.freq for d in detectors}}
+    frames = [d.detect(clean[d.freq], context, validated=True) for d in detectors]
     frames = [f for f in frames if len(f)]
     if not frames:
         return empty_anomalies()
