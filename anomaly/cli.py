@@ -70,6 +70,8 @@ def common_options(fn):
     def wrapper(store_path, source, config_path, verbose, **kwargs):
         _setup_logging(verbose)
         click.get_current_context().meta["verbose"] = verbose
+        if source and source.startswith("synthetic"):
+            click.echo("note: --source synthetic is SIMULATED data with planted events, not market data", err=True)
         env = Env(store_path, source, config_path, verbose)
         if config_path:
             env.config  # a bad --config fails every command the same way, before anything runs
@@ -135,8 +137,24 @@ def emit_frame(df, fmt: str, json_doc=None) -> None:
         click.echo(out.to_csv(index=False), nl=False)
     else:
         import pandas as pd
-        with pd.option_context("display.max_rows", 500, "display.max_columns", 20, "display.width", 200):
-            click.echo(df.to_string(index=False) if len(df) else "(nothing)")
+        shown = df.copy()
+        for c in shown.columns:
+            if len(shown) and shown[c].map(lambda v: isinstance(v, dict)).any():
+                # The full dict is in --format json/csv; a table shows its first keys.
+                shown[c] = shown[c].map(lambda v: _brief(v) if isinstance(v, dict) else v)
+        with pd.option_context("display.max_rows", 500, "display.max_columns", 20, "display.width", 250,
+                               "display.max_colwidth", 70):
+            click.echo(shown.to_string(index=False) if len(shown) else "(nothing)")
+
+
+def _brief(d: dict, width: int = 68) -> str:
+    parts = []
+    for k, v in d.items():
+        if isinstance(v, (dict, list)) or k == "formula":
+            continue
+        parts.append(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}")
+    text = " ".join(parts)
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 # --- commands -------------------------------------------------------------------------------------
