@@ -231,6 +231,27 @@ def _exit_for(results) -> int:
     return EXIT_PARTIAL
 
 
+@cli.command(name="import-news", epilog="""\b
+Example:
+  anomaly import-news my_archive.csv --store ./store        # CSV/TSV/JSONL/JSON, UTF-8 or GBK
+  anomaly import-news clips.jsonl --symbol 002230           # rows without a symbol belong to 002230
+""")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--symbol", default=None, help="Symbol for rows that name none (else they are market-wide).")
+@common_options
+def import_news(env: Env, files, symbol):
+    """Add a news archive to the store; items already stored (same id) are skipped."""
+    from .news import read_news_file
+    from .symbols import resolve
+
+    sym = resolve(symbol).id if symbol else None
+    frames = [(f, read_news_file(f, symbol=sym)) for f in files]  # all files parse before anything is written
+    for f, items in frames:
+        added = env.store.write_news(items)
+        click.echo(f"{f}: {len(items)} item(s), {added} new, {len(items) - added} already stored")
+    click.echo(f"store: {env.store.root}", err=True)
+
+
 @cli.command(epilog="""\b
 Example:
   anomaly bars 002230 --start 2023-05-22 --end 2023-05-26 --source sample --format json
