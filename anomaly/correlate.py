@@ -706,6 +706,17 @@ def _link(ev: _Event, news: pd.DataFrame, cfg: LinkConfig, others) -> tuple[list
 # --- cross-section -------------------------------------------------------------------------------
 
 
+def _marked_cross(grp: pd.DataFrame) -> tuple[str | None, dict | None]:
+    """The cross-section mark the detection stage put on the event's records (direction- and
+    measure-aware, see ``detect.cross_section.mark_cross_section``): market beats sector."""
+    marks = [d["cross_section"] for d in grp["details"] if isinstance(d, dict) and isinstance(d.get("cross_section"), dict)]
+    for scope in ("market", "sector"):
+        hit = next((m for m in marks if m.get("scope") == scope), None)
+        if hit is not None:
+            return scope, {scope: {**{k: _jsonable(v) for k, v in hit.items()}, "moved_together": True}}
+    return None, None
+
+
 def _cross(cs: pd.DataFrame | None, ev: _Event, cfg: LinkConfig) -> tuple[str | None, dict | None]:
     if cs is None or len(cs) == 0 or "date" not in cs.columns:
         return None, None
@@ -960,7 +971,9 @@ def link_events(anomalies: pd.DataFrame, news: pd.DataFrame | None, bars: pd.Dat
             except BadInput as exc:
                 notes.append(f"event study skipped: {exc}")
 
-        scope, cs_info = _cross(cross_section, ev, cfg)
+        scope, cs_info = _marked_cross(grp)
+        if scope is None:
+            scope, cs_info = _cross(cross_section, ev, cfg)
         best = links[0]["score"] if links else 0.0
         strong_specific = any(l["_specific"] and l["score"] >= cfg.strong_news_threshold for l in links)
         if scope and not strong_specific:
