@@ -175,3 +175,16 @@ def test_second_scan_on_a_locked_store_refuses(tmp_path, capsys):
     assert code == 1
     assert "another scan is running" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_market_wide_day_is_called_market_wide(tmp_path, capsys):
+    # 2024-09-30: 深证成指 +10.7 %, 上证指数 +8.1 %; nearly every stock rose (real sample data).
+    cfg = small_config(tmp_path, symbols=("002230", "000021", "300033", "600031", "002415"))
+    code, _, _ = run(["scan", "--config", cfg, "--date", "2024-09-30", "--out", tmp_path / "out"], capsys)
+    assert code == 0
+    events = json.loads((tmp_path / "out" / "2024-09-30" / "events.json").read_text(encoding="utf-8"))
+    events = events if isinstance(events, list) else events["events"]
+    up = [e for e in events if (e["anomaly"] or {}).get("magnitude", 0) > 0]
+    assert up, "the rally day should flag rising stocks"
+    assert all(e["verdict"] == "market_wide" for e in up)
+    assert all("market moved together" in e["explanation"] for e in up)
