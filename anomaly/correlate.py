@@ -81,7 +81,7 @@ import pandas as pd
 
 from . import calendar
 from .errors import BadInput
-from .eventstudy import DEFAULT_ESTIMATION, DEFAULT_WINDOWS, event_study, window_label
+from .eventstudy import DEFAULT_ESTIMATION, DEFAULT_WINDOWS, daily_returns, event_study, window_label
 from .news import (CLARIFICATION_CUES, REACTION_CUES, RUMOR_CUES, company_aliases, collapse_near_duplicates,
                    entity_relevance, find_cues, is_company_own, known_companies, norm_text)
 from .schema import ANOMALY_COLUMNS, NEWS_COLUMNS, TZ, anomalies_frame, validate_news
@@ -918,6 +918,7 @@ def link_events(anomalies: pd.DataFrame, news: pd.DataFrame | None, bars: pd.Dat
     prepared = _prepare_news(news)
     others = known_companies(cfg.aliases)
     bars_by = {}
+    bench_returns: dict[str, pd.DataFrame] = {}  # one return series per benchmark, shared by all events
     for frame in (bars, index_bars):
         if frame is not None and len(frame):
             f = frame.copy()
@@ -962,8 +963,10 @@ def link_events(anomalies: pd.DataFrame, news: pd.DataFrame | None, bars: pd.Dat
         else:
             try:
                 empty = pd.DataFrame(columns=["symbol", "ts", "close", "prev_close"])
+                if bench not in bench_returns:
+                    bench_returns[bench] = daily_returns(bars_by.get(bench, empty), bench)
                 es = event_study(sym, day, bars_by.get(sym, empty), bars_by.get(bench, empty), bench,
-                                 windows=cfg.windows,
+                                 benchmark_returns=bench_returns[bench], windows=cfg.windows,
                                  est=cfg.estimation, min_est=cfg.min_estimation_days)
                 for w in es["windows"]:
                     if not w["complete"]:

@@ -121,7 +121,8 @@ def _day(d) -> pd.Timestamp:
 
 def event_study(symbol: str, event_day, bars: pd.DataFrame, index_bars: pd.DataFrame | None,
                 benchmark: str, windows: Iterable[Sequence[int]] = DEFAULT_WINDOWS,
-                est: tuple[int, int] = DEFAULT_ESTIMATION, min_est: int = 60) -> dict:
+                est: tuple[int, int] = DEFAULT_ESTIMATION, min_est: int = 60,
+                benchmark_returns: pd.DataFrame | None = None) -> dict:
     """Market-model event study of ``symbol`` around ``event_day`` against ``benchmark``.
 
     ``bars`` holds the stock's canonical daily bars (other symbols are ignored); ``index_bars`` the
@@ -139,8 +140,10 @@ def event_study(symbol: str, event_day, bars: pd.DataFrame, index_bars: pd.DataF
     if any(a > b for a, b in windows):
         raise BadInput(f"event window with start after end: {windows}")
     day0 = _day(event_day)
-    src = index_bars if index_bars is not None else bars
-    m = daily_returns(src, benchmark)
+    if benchmark_returns is not None:  # precomputed ``daily_returns(index_bars, benchmark)`` (many events)
+        m = benchmark_returns
+    else:
+        m = daily_returns(index_bars if index_bars is not None else bars, benchmark)
     if m.empty:
         raise BadInput(f"no bars for benchmark {benchmark} (needed for the event study of {symbol})")
     s = daily_returns(bars, symbol)
