@@ -67,7 +67,7 @@ def fetch(store: Store, source: Source, symbols: list[Symbol], start: dt.date, e
             res.error, res.bad_input = str(exc), True
         except (SourceError, AnomalyError) as exc:
             res.error = str(exc)
-            log.warning("fetch %s failed: %s", sym.id, exc)
+            log.info("fetch %s failed: %s", sym.id, exc)  # the caller reports it
     return results
 
 
