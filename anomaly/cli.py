@@ -122,7 +122,7 @@ def _check_range(start: dt.date, end: dt.date) -> None:
 
 def emit_frame(df, fmt: str, json_doc=None) -> None:
     """Print a frame as a table, one JSON document, or CSV (timestamps as ISO-8601 with zone)."""
-    from .output import frame_records
+    from .output import frame_records, terminal_safe
 
     if fmt == "json":
         doc = json_doc if json_doc is not None else frame_records(df)
@@ -139,6 +139,8 @@ def emit_frame(df, fmt: str, json_doc=None) -> None:
         import pandas as pd
         shown = df.copy()
         for c in shown.columns:
+            if shown[c].dtype == object or pd.api.types.is_string_dtype(shown[c]):
+                shown[c] = shown[c].map(lambda v: terminal_safe(v) if isinstance(v, str) else v)
             if len(shown) and shown[c].map(lambda v: isinstance(v, dict)).any():
                 # The full dict is in --format json/csv; a table shows its first keys.
                 shown[c] = shown[c].map(lambda v: _brief(v) if isinstance(v, dict) else v)
@@ -148,12 +150,14 @@ def emit_frame(df, fmt: str, json_doc=None) -> None:
 
 
 def _brief(d: dict, width: int = 68) -> str:
+    from .output import terminal_safe
+
     parts = []
     for k, v in d.items():
         if isinstance(v, (dict, list)) or k == "formula":
             continue
         parts.append(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}")
-    text = " ".join(parts)
+    text = terminal_safe(" ".join(parts))
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
@@ -413,8 +417,14 @@ def plot(env: Env, symbol, day, out, freq):
     from .pipeline import plot_symbol_day
     from .symbols import resolve
 
-    path = plot_symbol_day(resolve(symbol), day, Path(out), freq, env.source_name(), env.config,
-                           store=env.store, source_options=env.source_options())
+    target = Path(out)
+    if not target.parent.is_dir():
+        raise BadInput(f"cannot write {out}: folder {target.parent} does not exist")
+    try:
+        path = plot_symbol_day(resolve(symbol), day, target, freq, env.source_name(), env.config,
+                               store=env.store, source_options=env.source_options())
+    except OSError as exc:
+        raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from None
     click.echo(str(path))
 
 
@@ -457,9 +467,9 @@ def main(argv=None) -> int:
         hint = f" (see: {where} --help)"
         click.echo(f"error: {exc.format_message()}{hint}", err=True)
         code = EXIT_BAD_INPUT
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        code = EXIT_PARTIAL
+    except click.exceptions.Abort:  # click turns Ctrl-C into Abort in this mode
+        click.echo("interrupted", err=True)
+        code = 130
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except BadInput as exc:

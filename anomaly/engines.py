@@ -51,17 +51,22 @@ class DaskEngine:
             from dask.distributed import Client, LocalCluster
         except ImportError:
             raise BadInput(DASK_HINT) from None
+        import logging
+
+        # distributed resets its loggers to INFO on import; its chatter is for -vv only.
+        root_level = logging.getLogger().level
+        logging.getLogger("distributed").setLevel(logging.DEBUG if root_level <= logging.DEBUG else logging.WARNING)
         self._cluster = None
         if not scheduler:
             raise BadInput("--engine dask needs --scheduler ADDRESS (e.g. tcp://10.0.0.5:8786) or local-cluster")
         if scheduler == "local-cluster":
             self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                         host="127.0.0.1", dashboard_address=None)
+                                         host="127.0.0.1", dashboard_address=":0")
             self.client = Client(self._cluster)
         else:
             try:
                 self.client = Client(scheduler, timeout="10s")
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError, ValueError) as exc:
                 raise BadInput(f"cannot reach dask scheduler {scheduler}: {exc}") from None
         self.retries = retries
 

@@ -68,6 +68,9 @@ def fetch(store: Store, source: Source, symbols: list[Symbol], start: dt.date, e
         except (SourceError, AnomalyError) as exc:
             res.error = str(exc)
             log.info("fetch %s failed: %s", sym.id, exc)  # the caller reports it
+        except Exception as exc:  # noqa: BLE001 - an adapter bug must cost one symbol, not the night
+            res.error = f"{type(exc).__name__}: {exc}"
+            log.info("fetch %s failed", sym.id, exc_info=True)
     return results
 
 

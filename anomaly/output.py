@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -44,8 +45,21 @@ def frame_records(df: pd.DataFrame) -> list[dict]:
 _ROLE_MARK = {"precursor": "before", "concurrent": "during", "response": "after", "clarification": "clarif."}
 
 
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text) -> str:
+    """Untrusted text made inert on a terminal: control, escape and bidi-override characters become
+    a visible placeholder, so a news title cannot move the cursor, recolour or reorder the screen."""
+    return _UNSAFE.sub("\ufffd", str(text))
+
+
 def event_text(event: dict, max_news: int = 12) -> str:
-    """An event as a few readable lines for a terminal."""
+    """An event as a few readable lines for a terminal (untrusted text made inert)."""
+    return terminal_safe(_event_text(event, max_news))
+
+
+def _event_text(event: dict, max_news: int) -> str:
     lines = [event.get("explanation") or event.get("id", "")]
     lines.append(f"  verdict: {event.get('verdict')}   severity: {event.get('severity')}")
     for a in event.get("anomalies") or []:

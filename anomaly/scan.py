@@ -10,6 +10,7 @@ a killed scan never leaves a half-written report behind.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
 import os
 import shutil
@@ -169,26 +170,33 @@ def run_scan(config: Config, day=None, start=None, end=None, out=None, engine=No
     scheduler = scheduler or config.scan.scheduler
     if config.scan.freq != "daily":
         raise BadInput("the scan runs on daily bars (scan.freq = \"daily\"); use `anomaly detect --freq` for minute bars")
+    from .engines import check_engine
+
+    check_engine(engine, scheduler)           # before any work: a missing dask is bad input
+    symbols = pick_symbols(None, None, config, source)
     with store.scan_lock():
-        symbols = pick_symbols(None, None, config, source)
+        _check_writable(out_root)
+        _clean_leftovers(store, out_root, dates)
         result.n_symbols = len(symbols)
         stamp = time.strftime('%Y-%m-%d %H:%M:%S')
         echo(f"{stamp} scan {dates[0]}..{dates[-1]}: {len(symbols)} symbols from {source} on {engine}")
-        read_from = _fetch_remote(config, store, source, symbols, dates, result, echo)
-        size = batch_size or max(25, -(-len(symbols) // max(1, 4 * config.scan.workers)))
-        jobs = [BatchJob(tuple(s.id for s in b), dates[0], dates[-1], read_from, config, str(store.root))
-                for b in batches(symbols, size)]
+        read_from, fetch_failed = _fetch_remote(config, store, source, symbols, dates, result, echo)
+        todo = [s for s in symbols if s.id not in fetch_failed]  # a failed symbol is reported once
+        size = batch_size or max(25, -(-len(todo) // max(1, 4 * config.scan.workers)))
+        # Workers may run elsewhere (dask): give them the store's absolute path.
+        jobs = [BatchJob(tuple(s.id for s in b), dates[0], dates[-1], read_from, config, str(store.root.resolve()))
+                for b in batches(todo, size)]
         if read_from == "sample" and engine == "local":
             from .sources.sample import sample_daily_bars
             sample_daily_bars()  # load once here; forked workers inherit it instead of each re-reading
         with open_engine(engine, config.scan.workers, scheduler) as eng:
-            found = eng.map(_detect_job, jobs)
+            found = eng.map(_detect_job, jobs) if jobs else []
             frames = [f[0] for f in found if len(f[0])]
             anomalies = anomalies_frame(pd.concat(frames, ignore_index=True)) if frames else empty_anomalies()
             window = pd.concat([f[1] for f in found if len(f[1])], ignore_index=True) if any(len(f[1]) for f in found) \
                 else pd.DataFrame()
             for f in found:
-                result.failures.extend(f[3])
+                result.failures.extend(x for x in f[3] if x not in result.failures)
             cross = None
             if len(window) and len(symbols) > 1:
                 idx = load_inputs(symbols[:1], dates[0], dates[-1], "daily", read_from, config, store,
@@ -197,7 +205,7 @@ def run_scan(config: Config, day=None, start=None, end=None, out=None, engine=No
                                                       dates[0], dates[-1], idx)
             echo(f"{time.strftime('%Y-%m-%d %H:%M:%S')} detected {len(anomalies)} anomalies")
             linked = eng.map(_link_job, [(j, anomalies[anomalies["symbol"].isin(j.symbols)].reset_index(drop=True),
-                                          cross, dates) for j in jobs])
+                                          cross, dates) for j in jobs]) if jobs else []
             by_date: dict[str, list[dict]] = {d.isoformat(): [] for d in dates}
             for events, fails in linked:
                 for k, v in events.items():
@@ -232,24 +240,63 @@ def _source_options(config: Config, source: str) -> dict:
     return config.source.options_for(source)
 
 
-def _fetch_remote(config, store, source, symbols, dates, result, echo) -> str:
-    """Network sources are fetched into the store first; later stages read the store."""
-    from .sources import get_source
+def _fetch_remote(config, store, source, symbols, dates, result, echo) -> tuple[str, set[str]]:
+    """Network sources are fetched into the store first (with the benchmark indices the market
+    model needs); later stages read the store. Returns the source to read and the failed symbols."""
     from .fetch import fetch
+    from .pipeline import benchmarks_for
+    from .rules import BENCHMARK_FALLBACKS
+    from .sources import get_source
+    from .symbols import resolve
 
     if source == "store":
-        return source
+        return source, set()
     src = get_source(source, **_source_options(config, source))
     if not src.remote:
-        return source
+        return source, set()
     lookback = calendar.previous_trading_day(dates[0], 300).date()
-    prog = Progress(echo, len(symbols), "fetch")
-    for sym in symbols:
-        for r in fetch(store, src, [sym], lookback, dates[-1], config.scan.freq, news=config.scan.fetch_news):
+    wanted = set(benchmarks_for(symbols, config).values())
+    indices = [resolve(i) for i in sorted(wanted | {BENCHMARK_FALLBACKS[i] for i in wanted if i in BENCHMARK_FALLBACKS})]
+    failed: set[str] = set()
+    prog = Progress(echo, len(symbols) + len(indices), "fetch")
+    for sym in indices + list(symbols):
+        for r in fetch(store, src, [sym], lookback, dates[-1], config.scan.freq,
+                       news=config.scan.fetch_news and not sym.is_index):
             if not r.ok:
-                result.failures.append(f"{r.symbol}: {r.error}")
+                failed.add(r.symbol)
+                if not sym.is_index:  # a missing benchmark shows up later as skipped market-model figures
+                    result.failures.append(f"{r.symbol}: {r.error}")
         prog.step(sym.id)
-    return "store"
+    return "store", failed
+
+
+def _check_writable(out_root: Path) -> None:
+    """Fail before any work when the report folder cannot be written (bad input: exit 2)."""
+    try:
+        out_root.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.mkdtemp(prefix=".probe-", dir=out_root)
+        os.rmdir(probe)
+    except OSError as exc:
+        raise BadInput(f"cannot write the report under {out_root}: {exc.strerror or exc}") from None
+
+
+def _clean_leftovers(store: Store, out_root: Path, dates: list[dt.date]) -> None:
+    """Undo what a killed scan left: restore a report moved aside, remove temp folders and files.
+
+    Runs under the scan lock and the store's write lock, so nothing found is still being written.
+    """
+    for d in dates:
+        final = out_root / d.isoformat()
+        olds = sorted(out_root.glob(f".{d.isoformat()}.old-*"), key=lambda p: p.stat().st_mtime)
+        if not final.exists() and olds:
+            os.replace(olds[-1], final)  # killed between the two renames of _swap_in
+            olds = olds[:-1]
+        for p in olds + list(out_root.glob(f".{d.isoformat()}-*")):
+            shutil.rmtree(p, ignore_errors=True)
+    for p in out_root.glob(".*.tmp"):
+        p.unlink(missing_ok=True)
+    with store.write_lock():
+        store.remove_temp_files()
 
 
 def _write_day(d: dt.date, events: list[dict], anomalies: pd.DataFrame, source: str, config: Config,
@@ -264,6 +311,7 @@ def _write_day(d: dt.date, events: list[dict], anomalies: pd.DataFrame, source: 
     try:
         out_root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{d.isoformat()}-", dir=out_root))
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a report folder is for readers
     except OSError as exc:
         raise AnomalyError(f"cannot write the report under {out_root}: {exc.strerror or exc}") from None
 
@@ -278,6 +326,11 @@ def _write_day(d: dt.date, events: list[dict], anomalies: pd.DataFrame, source: 
                 "source": source, "config": Path(config.path).name if config.path else "(defaults)"}
         write_report(tmp, d.isoformat(), events, day_an, list(result.failures), meta, plot=plot)
         _swap_in(tmp, final)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        what = "disk full" if exc.errno == errno.ENOSPC else "cannot write"
+        raise AnomalyError(f"{what} while writing the report under {out_root}: {exc.strerror or exc}; "
+                           "the previous report was left as it was") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -286,8 +339,21 @@ def _write_day(d: dt.date, events: list[dict], anomalies: pd.DataFrame, source: 
     return final
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _swap_in(tmp: Path, final: Path) -> None:
-    """Replace ``final`` by ``tmp`` so readers see the old or the new folder, never a mix."""
+    """Replace ``final`` by ``tmp`` so readers see the old or the new folder, never a mix or none.
+
+    Linux swaps the two in one step (renameat2 RENAME_EXCHANGE); elsewhere the old folder is moved
+    aside first, and a scan killed between the two renames is repaired by ``_clean_leftovers``.
+    """
+    if final.exists() and _exchange(tmp, final):
+        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old report
+        return
     old = None
     if final.exists():
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
@@ -295,3 +361,19 @@ def _swap_in(tmp: Path, final: Path) -> None:
     os.replace(tmp, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2); False when the system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    AT_FDCWD, RENAME_EXCHANGE = -100, 2
+    rc = fn(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE)
+    return rc == 0

@@ -37,6 +37,8 @@ from .schema import BAR_COLUMNS, NEWS_COLUMNS, TZ, ANOMALY_COLUMNS
 
 FORMAT_VERSION = 1
 _COVERAGE_KEY = b"anomaly.coverage"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once; restored at once
 _SAFE = re.compile(r"^[0-9A-Za-z._-]{1,32}$")
 
 
@@ -158,6 +160,7 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
         try:
+            os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; store files are shared with readers
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
@@ -185,7 +188,7 @@ class Store:
                 if old_cov == meta.get(_COVERAGE_KEY) and old.drop_columns([]).equals(
                         table.drop_columns([]).cast(old.schema)):
                     return False
-            except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, ValueError, KeyError):
+            except (pa.ArrowException, OSError, ValueError, KeyError):
                 pass  # unreadable or differently typed: rewrite it
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="zstd")
@@ -390,6 +393,16 @@ class Store:
                 out.extend(json.loads(s) for s in pd.read_parquet(f)["json"])
         return out
 
+    def remove_temp_files(self) -> int:
+        """Delete temp files a killed writer left behind (call only while holding the write lock)."""
+        n = 0
+        if self.root.exists():
+            for p in self.root.rglob(".tmp-*"):
+                with contextlib.suppress(OSError):
+                    p.unlink()
+                    n += 1
+        return n
+
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
         """Run SQL (DuckDB) over views ``bars_daily``, ``news``, ``anomalies`` and ``events``.
 
@@ -403,9 +416,10 @@ class Store:
             views = {"bars_daily": "bars/daily/*.parquet", "news": "news/*.parquet",
                      "anomalies": "results/*/anomalies.parquet", "events": "results/*/events.parquet"}
             for name, pattern in views.items():
-                if any(self.root.glob(pattern)):
-                    path = str(self.root / pattern).replace("'", "''")
-                    con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}', union_by_name=true)")
+                # The file list is built here (not a glob in SQL), so no path text reaches DuckDB's parser.
+                files = sorted(str(p) for p in self.root.glob(pattern) if not p.name.startswith("."))
+                if files:
+                    con.read_parquet(files, union_by_name=True).create_view(name)
             return con.sql(sql, params=params or None).to_arrow_table().to_pandas()
         finally:
             con.close()
