@@ -368,6 +368,8 @@ def detect(env: Env, symbols, universe, start, end, freq, detectors, fmt):
     result = detect_range(syms, start, end, freq, env.source_name(), env.config, store=env.store,
                           only=detectors or None, source_options=env.source_options())
     emit_frame(result.anomalies, fmt)
+    for n in result.notes:
+        click.echo(f"note: {n}", err=True)
     for f in result.failures:
         click.echo(f"warning: {f}", err=True)
     return EXIT_PARTIAL if result.failures else EXIT_OK

@@ -36,6 +36,7 @@ class DetectResult:
     benchmark: dict[str, str] = field(default_factory=dict)
     cross_section: pd.DataFrame | None = None
     failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)      # things worth saying that failed nothing
 
 
 def pick_symbols(symbols, universe: str | None, config: Config, source_name: str) -> list[Symbol]:
@@ -108,7 +109,7 @@ def _load_many(source_name, symbols, start, end, freq, store, source_options, fa
     return pd.concat(frames, ignore_index=True) if frames else empty_bars()
 
 
-def _load_indices(ids, source_name, start, end, store, source_options, failures) -> pd.DataFrame:
+def _load_indices(ids, source_name, start, end, store, source_options, notes) -> pd.DataFrame:
     frames, have = [], set()
     for iid in sorted(set(ids)):
         for candidate in (iid, BENCHMARK_FALLBACKS.get(iid)):
@@ -125,7 +126,7 @@ def _load_indices(ids, source_name, start, end, store, source_options, failures)
                 break
     missing = [i for i in set(ids) if i not in have and BENCHMARK_FALLBACKS.get(i) not in have]
     if missing:
-        failures.append(f"benchmark index {', '.join(sorted(missing))} unavailable from {source_name}: "
+        notes.append(f"benchmark index {', '.join(sorted(missing))} unavailable from {source_name}: "
                         "market-model figures skipped for the symbols measured against it")
     return pd.concat(frames, ignore_index=True) if frames else empty_bars()
 
@@ -137,14 +138,15 @@ def load_inputs(symbols: list[Symbol], start: dt.date, end: dt.date, freq: str, 
     ``end``, their benchmark index bars and metadata, as a DetectResult with no anomalies yet."""
     source_options = source_options or {}
     failures: list[str] = []
+    notes: list[str] = []
     load_start = calendar.previous_trading_day(start, lookback).date()
     load_end = calendar.next_trading_day(end, keep_after).date() if keep_after else end
     bars = _load_many(source_name, symbols, load_start, load_end, freq, store, source_options, failures)
     bench = benchmarks_for(symbols, config)
     index_bars = _load_indices(bench.values(), source_name, load_start, load_end, store, source_options,
-                               failures) if bench else empty_bars()
+                               notes) if bench else empty_bars()
     bench = _available_benchmarks(bench, index_bars)
-    return DetectResult(empty_anomalies(), bars, index_bars, meta_frame(symbols), bench, None, failures)
+    return DetectResult(empty_anomalies(), bars, index_bars, meta_frame(symbols), bench, None, failures, notes)
 
 
 def detect_range(symbols: list[Symbol], start: dt.date, end: dt.date, freq: str, source_name: str,

@@ -115,7 +115,7 @@ def _detect_job(job: BatchJob):
                        cross_section=False)
     window = det.bars[(det.bars["ts"].dt.tz_convert(TZ).dt.date >= calendar.previous_trading_day(job.start).date())
                       & (det.bars["ts"].dt.tz_convert(TZ).dt.date <= job.end)] if len(det.bars) else det.bars
-    return det.anomalies, window, det.meta, det.failures
+    return det.anomalies, window, det.meta, det.failures, det.notes
 
 
 def _link_job(args):
@@ -197,6 +197,7 @@ def run_scan(config: Config, day=None, start=None, end=None, out=None, engine=No
                 else pd.DataFrame()
             for f in found:
                 result.failures.extend(x for x in f[3] if x not in result.failures)
+                result.notes.extend(x for x in f[4] if x not in result.notes)
             cross = None
             if len(window) and len(symbols) > 1:
                 idx = load_inputs(symbols[:1], dates[0], dates[-1], "daily", read_from, config, store,
@@ -324,6 +325,8 @@ def _write_day(d: dt.date, events: list[dict], anomalies: pd.DataFrame, source: 
     try:
         meta = {"date": d.isoformat(), "universe": config.universe.name, "n_symbols": result.n_symbols,
                 "source": source, "config": Path(config.path).name if config.path else "(defaults)"}
+        if result.notes:
+            meta["notes"] = "; ".join(result.notes)
         write_report(tmp, d.isoformat(), events, day_an, list(result.failures), meta, plot=plot)
         _swap_in(tmp, final)
     except OSError as exc:
