@@ -36,6 +36,28 @@ def jsonable(v):
     return v
 
 
+def finite_or_none(v) -> float | None:
+    """``float(v)`` when it is a finite number, else None (for text built from loose dicts)."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def shanghai_ts(v) -> pd.Timestamp | None:
+    """A timestamp in Asia/Shanghai (naive values are taken as Shanghai time), or None."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    try:
+        t = pd.Timestamp(v)
+    except (ValueError, TypeError):
+        return None
+    if t is pd.NaT:
+        return None
+    return t.tz_localize("Asia/Shanghai") if t.tzinfo is None else t.tz_convert("Asia/Shanghai")
+
+
 def frame_records(df: pd.DataFrame) -> list[dict]:
     """Rows of a frame as JSON-able dicts, in column order."""
     cols = list(df.columns)

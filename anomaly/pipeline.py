@@ -79,7 +79,7 @@ def benchmarks_for(symbols: list[Symbol], config: Config) -> dict[str, str]:
 
 
 def detectors_for(freq: str, config: Config, only=None):
-    from .detect import REGISTRY, make_detector, available
+    from .detect import available, make_detector
 
     wanted = list(only) if only else list(config.detect.daily if freq == "daily" else config.detect.intraday)
     kind = "daily" if freq == "daily" else "intraday"

@@ -42,6 +42,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .output import finite_or_none, shanghai_ts
 from . import fonts
 from .errors import BadInput
 from .schema import TZ
@@ -209,27 +210,11 @@ def _num(x: float | None, fmt: str = "{:.2f}") -> str:
     return fmt.format(x).replace("-", "−")
 
 
-def _fnum(v) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
+_fnum = finite_or_none
+_ts = shanghai_ts
 
 
 # --- inputs ----------------------------------------------------------------------------------------
-
-
-def _ts(v) -> pd.Timestamp | None:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return None
-    try:
-        t = pd.Timestamp(v)
-    except (ValueError, TypeError):
-        return None
-    if t is pd.NaT:
-        return None
-    return t.tz_localize(TZ) if t.tzinfo is None else t.tz_convert(TZ)
 
 
 def _daily(bars: pd.DataFrame | None, symbol: str | None) -> pd.DataFrame:

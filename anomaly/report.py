@@ -47,7 +47,8 @@ from urllib.parse import quote, urlsplit
 import numpy as np
 import pandas as pd
 
-from .schema import ANOMALY_COLUMNS, TZ, anomalies_frame
+from .output import finite_or_none, shanghai_ts
+from .schema import ANOMALY_COLUMNS, anomalies_frame
 
 RUMOR_CUES = ("传闻", "网传", "小作文", "据悉", "知情人士", "传言", "消息称", "市场传", "rumor", "rumour")
 TIER_NAMES = {0: "rumor-linked", 1: "stock-specific", 2: "sector-wide", 3: "market-wide"}
@@ -59,24 +60,8 @@ _SEGMENT_SPANS = ((0, "~00:00–09:30"), (9 * 60 + 30, "~09:30–11:30"), (13 * 
 # --- small utilities ------------------------------------------------------------------------------
 
 
-def _num(v) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def _ts(v) -> pd.Timestamp | None:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return None
-    try:
-        t = pd.Timestamp(v)
-    except (ValueError, TypeError):
-        return None
-    if t is pd.NaT:
-        return None
-    return t.tz_localize(TZ) if t.tzinfo is None else t.tz_convert(TZ)
+_num = finite_or_none
+_ts = shanghai_ts
 
 
 def clean(text: Any, limit: int | None = None) -> str:

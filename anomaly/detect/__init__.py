@@ -6,15 +6,11 @@ import importlib
 
 from .base import REGISTRY, Context, Detector, available, make_detector, prepare_bars, register, run_detectors
 
-# Modules that register detectors; a missing module (work in progress) must not break the rest.
+# Modules that register detectors when imported.
 _BUILTIN = ("daily_range", "abnormal_return", "volatility", "volume", "exchange_rules",
             "intraday_cliff", "jumps")
 for _m in _BUILTIN:
-    try:
-        importlib.import_module(f"{__name__}.{_m}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"{__name__}.{_m}":
-            raise
+    importlib.import_module(f"{__name__}.{_m}")
 
 __all__ = ["REGISTRY", "Context", "Detector", "available", "make_detector", "prepare_bars",
            "register", "run_detectors"]

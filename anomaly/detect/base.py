@@ -133,8 +133,7 @@ def run_detectors(bars: pd.DataFrame, detectors: Iterable[Detector],
 
 
 def _load_builtin() -> None:
-    # Importing the package registers the built-in detectors (kept lazy to avoid import cycles).
-    from . import __name__ as _pkg  # noqa: F401
+    # Importing the package registers the built-in detectors (lazy here to avoid an import cycle).
     import importlib
 
     importlib.import_module("anomaly.detect")

@@ -386,18 +386,9 @@ class AkshareSource(Source):
         bars = in_range(bars, start, end)
         if bars.empty:
             raise SourceError(f"{what}: no data or blocked ({EASTMONEY}); {hint}")
-        bars["prev_close"] = self._daily_prev_close(symbol, bars)
+        bars["prev_close"] = self.daily_prev_close(symbol, bars)
         return validated_bars(bars, freq, what)
 
-    def _daily_prev_close(self, symbol: Symbol, bars: pd.DataFrame) -> pd.Series:
-        dates = bars["ts"].dt.date
-        try:
-            daily = self.daily_bars(symbol, min(dates), max(dates))
-        except SourceError as exc:
-            log.warning("minute bars of %s come without prev_close: %s", symbol.id, exc)
-            return pd.Series(np.nan, index=bars.index)
-        prev = pd.Series(daily["prev_close"].to_numpy(), index=daily["ts"].dt.date)
-        return dates.map(prev).astype("float64")
 
     # news and universe ------------------------------------------------------------------------
 

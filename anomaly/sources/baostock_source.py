@@ -32,7 +32,6 @@ import logging
 import sys
 import threading
 
-import numpy as np
 import pandas as pd
 
 from ..errors import BadInput, SourceError
@@ -219,16 +218,7 @@ class BaostockSource(Source):
         bars = in_range(map_minute(raw, symbol.id, what), start, end)
         if bars.empty:
             raise SourceError(f"{what}: no data or blocked ({BAOSTOCK})")
-        bars["prev_close"] = self._prev_close(symbol, bars)
+        bars["prev_close"] = self.daily_prev_close(symbol, bars)
         return validated_bars(bars, freq, what)
 
-    def _prev_close(self, symbol: Symbol, bars: pd.DataFrame) -> pd.Series:
-        dates = bars["ts"].dt.date
-        try:
-            daily = self.daily_bars(symbol, min(dates), max(dates))
-        except SourceError as exc:
-            log.warning("minute bars of %s come without prev_close: %s", symbol.id, exc)
-            return pd.Series(np.nan, index=bars.index)
-        prev = pd.Series(daily["prev_close"].to_numpy(), index=daily["ts"].dt.date)
-        return dates.map(prev).astype("float64")
 

@@ -45,6 +45,24 @@ class Source:
         """Canonical news about ``symbol`` (or market-wide when None) published in [start, end]."""
         raise BadInput(f"source {self.name!r} has no news")
 
+    def daily_prev_close(self, symbol: Symbol, bars: pd.DataFrame) -> pd.Series:
+        """The previous *daily* close for each intraday bar (the "down X % on the day" reference),
+        from this source's daily bars; NaN (with a warning) when the daily bars are unavailable."""
+        import logging
+
+        import numpy as np
+
+        from ..errors import SourceError
+
+        dates = bars["ts"].dt.date
+        try:
+            daily = self.daily_bars(symbol, min(dates), max(dates))
+        except SourceError as exc:
+            logging.getLogger(__name__).warning("minute bars of %s come without prev_close: %s", symbol.id, exc)
+            return pd.Series(np.nan, index=bars.index)
+        prev = pd.Series(daily["prev_close"].to_numpy(), index=daily["ts"].dt.date)
+        return dates.map(prev).astype("float64")
+
     def universe(self) -> list[Symbol]:
         """The symbols this source can list (for ``--universe``); empty when it cannot."""
         return []
