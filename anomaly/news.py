@@ -23,6 +23,7 @@ import io
 import json
 import re
 import unicodedata
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -416,10 +417,18 @@ def _decode(path: Path, data: bytes, encoding: str | None) -> str:
 def _parse_ts(value, where: str) -> tuple[pd.Timestamp, str]:
     """One timestamp cell → (tz-aware Shanghai timestamp, inferred precision)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not np.isfinite(value):
+        if isinstance(value, float) and not np.isfinite(value):
             raise BadInput(f"{where}: empty timestamp")
-        unit = "ms" if abs(value) > 1e11 else "s"
-        return pd.Timestamp(int(value), unit=unit, tz="UTC").tz_convert(TZ), "second"
+        try:
+            unit = "ms" if abs(value) > 1e11 else "s"
+            t = pd.Timestamp(int(value), unit=unit, tz="UTC")
+        except (OverflowError, ValueError, TypeError):   # OutOfBoundsDatetime is a ValueError
+            t = None
+        if t is None or pd.isna(t):
+            shown = repr(value) if len(repr(value)) <= 30 else f"{repr(value)[:27]}..."
+            raise BadInput(f"{where}: {shown} is not a valid epoch time (seconds or milliseconds since "
+                           "1970-01-01 UTC, or write a date/time such as 2023-05-24 15:40:56)") from None
+        return t.tz_convert(TZ), "second"
     s = str(value).strip()
     if not s:
         raise BadInput(f"{where}: empty timestamp")
@@ -472,6 +481,8 @@ def _records_from_text(path: Path, text: str) -> tuple[list[dict], str]:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise BadInput(f"{path}: line {i}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+            except RecursionError:
+                raise BadInput(f"{path}: line {i}: not valid JSON (nested too deeply)") from None
             if not isinstance(obj, dict):
                 raise BadInput(f"{path}: line {i}: expected a JSON object, got {type(obj).__name__}")
             obj["__row__"] = i
@@ -482,6 +493,8 @@ def _records_from_text(path: Path, text: str) -> tuple[list[dict], str]:
             arr = json.loads(text)
         except json.JSONDecodeError as exc:
             raise BadInput(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        except RecursionError:
+            raise BadInput(f"{path}: not valid JSON (nested too deeply)") from None
         if not isinstance(arr, list):
             raise BadInput(f"{path}: expected a JSON array of objects or one JSON object per line")
         rows = []
@@ -491,10 +504,34 @@ def _records_from_text(path: Path, text: str) -> tuple[list[dict], str]:
             rows.append({**obj, "__row__": i})
         return rows, "item"
     sep = "\t" if suffix == ".tsv" else ","
+    from .sources.csvfile import csv_layout_problem
+
+    def layout(check_rows: bool) -> BadInput | None:
+        found = csv_layout_problem(text, sep, check_rows=check_rows)
+        if found is None:
+            return None
+        row, problem = found
+        return BadInput(f"{path}: {problem}" if row is None else f"{path}: row {row}: {problem}")
+
+    problem = layout(False)   # a repeated header name (pandas would rename the second one)
+    if problem is not None:
+        raise problem
     try:
         raw = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        problem = layout(True)
+        if problem is not None:
+            raise problem from None
         raise BadInput(f"{path}: not a readable CSV: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw.index, pd.RangeIndex):
+        # pandas made the surplus fields of a too-long row into an index: every column is shifted
+        problem = layout(True)
+        if problem is not None:
+            raise problem
+        # only empty surplus fields (lines ending in a comma, as some exports write them)
+        with warnings.catch_warnings():   # "loss of data with index_col=False": only empty fields are lost
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            raw = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, index_col=False)
     raw.columns = [str(c).strip() for c in raw.columns]
     recs = raw.to_dict("records")
     for i, r in enumerate(recs, start=1):
@@ -573,8 +610,13 @@ def read_news_file(path, *, symbol: str | None = None, source: str | None = None
     sym_cache: dict[str, str] = {}
     out: dict[str, list] = {c: [] for c in NEWS_COLUMNS}
     for r in records:
-        row = {canon: _cell(r.get(k)) for k, canon in mapping.items()}
         where = f"{p}: {word} {r['__row__']}"
+        for k, canon_key in mapping.items():   # JSON objects/arrays are not cells (str() would hide them)
+            v = r.get(k)
+            if isinstance(v, (dict, list)):
+                raise BadInput(f"{where}: column {k!r}: expected {'a date/time' if canon_key == 'ts' else 'text'}, "
+                               f"got a JSON {'object' if isinstance(v, dict) else 'array'}")
+        row = {canon: _cell(r.get(k)) for k, canon in mapping.items()}
         ts_raw = row.get("ts")
         if ts_raw is None:
             raise BadInput(f"{where}: column {col['ts']!r}: empty timestamp")
@@ -605,9 +647,11 @@ def read_news_file(path, *, symbol: str | None = None, source: str | None = None
         if sym_raw is None:
             sym = default_symbol
         else:
-            s = str(int(sym_raw)) if isinstance(sym_raw, (int, float)) and not isinstance(sym_raw, bool) \
-                else str(sym_raw).strip()
-            if s.isdigit() and len(s) < 6:
+            if isinstance(sym_raw, bool) or (isinstance(sym_raw, float) and not float(sym_raw).is_integer()):
+                raise BadInput(f"{where}: column {col['symbol']!r}: {sym_raw!r} is not a symbol code (use e.g. "
+                               "002230, sz002230, 002230.SZ or 科大讯飞; leave empty for a market-wide item)")
+            s = str(int(sym_raw)) if isinstance(sym_raw, (int, float)) else str(sym_raw).strip()
+            if s.isascii() and s.isdigit() and len(s) < 6:
                 s = s.zfill(6)
             if s not in sym_cache:
                 from .symbols import resolve

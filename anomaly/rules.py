@@ -186,8 +186,11 @@ def limit_prices(prev_close, pct) -> tuple[np.ndarray, np.ndarray]:
     """
     pc = np.asarray(prev_close, dtype=float)
     p = np.asarray(pct, dtype=float)
-    ok = np.isfinite(pc) & np.isfinite(p)
-    cents = np.where(ok, np.rint(pc * 100), 0).astype(np.int64)
+    # Integer cents only where they cannot overflow int64 (≤ 1e14 yuan × 1.3); larger, absurd prices
+    # get no limit prices rather than wrapped-around integers or a numpy cast warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        ok = np.isfinite(pc) & np.isfinite(p) & (np.abs(pc) < 1e14) & (np.abs(p) <= 100)
+    cents = np.where(ok, np.rint(np.where(ok, pc, 0) * 100), 0).astype(np.int64)
     pp = np.where(ok, np.rint(p * 100), 0).astype(np.int64)
     up = (cents * (100 + pp) + 50) // 100
     down = (cents * (100 - pp) + 50) // 100
@@ -348,7 +351,8 @@ def limit_flags(board, st, day, prev_close, high, low, close, no_limit=None) -> 
     pct = limit_pct_array(board, st, day)
     pc = np.asarray(prev_close, dtype=float)
     up, down = limit_prices(pc, pct)
-    with np.errstate(invalid="ignore"):
+    # absurd (but finite) prices such as 1e308 overflow to inf in cents: harmless, no warning
+    with np.errstate(over="ignore", invalid="ignore"):
         hc, lc, cc = (np.rint(np.asarray(v, dtype=float) * 100) for v in (high, low, close))
         uc, dc = np.rint(up * 100), np.rint(down * 100)
         limited = np.isfinite(pct) & np.isfinite(pc)

@@ -73,7 +73,8 @@ def to_shanghai(ts: pd.Series, what: str = "ts", origin: str = "") -> pd.Series:
     where = f"{origin} " if origin else ""
     if not pd.api.types.is_datetime64_any_dtype(ts):
         try:
-            ts = pd.to_datetime(ts, format="mixed")
+            with np.errstate(invalid="ignore", over="ignore"):   # float ±inf → NaT, quietly
+                ts = pd.to_datetime(ts, format="mixed")
         except (ValueError, TypeError, OverflowError):
             aware = []
             for i, v in enumerate(ts):
@@ -115,6 +116,10 @@ def validate_bars(df: pd.DataFrame, freq: str = "daily", origin: str = "bars",
             out[c] = np.nan
     out["symbol"] = out["symbol"].astype(str)
     out["ts"] = to_shanghai(out["ts"], "ts", origin)
+    nat = out["ts"].isna().to_numpy()
+    if nat.any():
+        i = int(np.flatnonzero(nat)[0])
+        raise BadInput(f"{origin} row {i + 1}: column 'ts' is empty or not a timestamp ({df['ts'].iloc[i]!r})")
     for c in PRICE_COLUMNS + ["prev_close", "volume", "amount", "turnover"]:
         num = pd.to_numeric(out[c], errors="coerce")
         bad = num.isna() & out[c].notna()
@@ -130,6 +135,11 @@ def validate_bars(df: pd.DataFrame, freq: str = "daily", origin: str = "bars",
             raise BadInput(f"{_where(out, v <= 0, origin)}: column {c!r} is not positive ({v[v <= 0][0]})")
         if np.isinf(v).any():
             raise BadInput(f"{_where(out, np.isinf(v), origin)}: column {c!r} is infinite")
+    for c in ("prev_close", "volume", "amount", "turnover"):   # NaN allowed here, ±inf never
+        v = out[c].to_numpy()
+        inf = np.isinf(v)
+        if inf.any():
+            raise BadInput(f"{_where(out, inf, origin)}: column {c!r} is infinite")
     if (out["volume"] < 0).any():
         raise BadInput(f"{_where(out, (out['volume'] < 0).to_numpy(), origin)}: negative volume")
     o, h, l, c = (out[k].to_numpy() for k in PRICE_COLUMNS)
@@ -155,6 +165,42 @@ def validate_bars(df: pd.DataFrame, freq: str = "daily", origin: str = "bars",
         derived = out.groupby("symbol", sort=False)["close"].shift(1)
         out["prev_close"] = out["prev_close"].fillna(derived)
     return out[BAR_COLUMNS].reset_index(drop=True)
+
+
+def check_trading_days(bars: pd.DataFrame, origin: str = "bars") -> None:
+    """Raise ``BadInput`` naming the first daily bar dated on a day SSE/SZSE did not trade (a weekend,
+    an exchange holiday, or a date outside the exchange calendar, which cannot be checked).
+
+    ``bars`` are canonical (tz-aware Shanghai ``ts``, as ``validate_bars`` returns them). Vectorised
+    over the distinct dates, so it costs little even on a million rows. Not part of ``validate_bars``:
+    detectors and tests legitimately build frames on synthetic business days.
+    """
+    if bars.empty:
+        return
+    from . import calendar
+
+    ts = bars["ts"]
+    if not isinstance(ts.dtype, pd.DatetimeTZDtype):
+        ts = to_shanghai(ts, "ts", origin)
+    local = ts.dt.tz_convert(TZ).dt.tz_localize(None).to_numpy().astype("datetime64[D]")
+    days = pd.unique(local)
+    lo, hi = pd.Timestamp(days.min()), pd.Timestamp(days.max())
+    cal = calendar._cal()
+    first, last = cal.first_session.tz_localize(None), cal.last_session.tz_localize(None)
+    if lo < first or hi > last:
+        outside = (local < np.datetime64(first.date())) | (local > np.datetime64(last.date()))
+        i = int(np.flatnonzero(outside)[0])
+        raise BadInput(f"{_where(bars, outside, origin)}: {local[i]} is outside the exchange calendar "
+                       f"({first.date()}..{last.date()}), so it cannot be checked as a trading day")
+    sessions = calendar.trading_days(lo, hi).to_numpy().astype("datetime64[D]")
+    closed = np.setdiff1d(days, sessions)
+    if len(closed):
+        bad = np.isin(local, closed)
+        i = int(np.flatnonzero(bad)[0])
+        reason = calendar.why_closed(pd.Timestamp(local[i])) or f"{local[i]} is not a trading day"
+        if "not a trading day" not in reason and "weekend" not in reason:
+            reason += ", not a trading day"
+        raise BadInput(f"{_where(bars, bad, origin)}: {reason}")
 
 
 def news_id(ts: pd.Series, symbol: pd.Series, source: pd.Series, title: pd.Series) -> pd.Series:

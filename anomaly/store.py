@@ -416,13 +416,22 @@ class Store:
             views = {"bars_daily": "bars/daily/*.parquet", "news": "news/*.parquet",
                      "anomalies": "results/*/anomalies.parquet", "events": "results/*/events.parquet"}
             for name, pattern in views.items():
-                # The file list is built here (not a glob in SQL), so no path text reaches DuckDB's parser.
+                # Files are listed here and opened by pyarrow, so no path text reaches DuckDB (which
+                # would treat *, ?, [ ] in a folder name as a glob).
                 files = sorted(str(p) for p in self.root.glob(pattern) if not p.name.startswith("."))
                 if files:
-                    con.read_parquet(files, union_by_name=True).create_view(name)
+                    con.register(name, _dataset(files))
             return con.sql(sql, params=params or None).to_arrow_table().to_pandas()
         finally:
             con.close()
+
+
+def _dataset(files: list[str]):
+    """A lazy pyarrow dataset over exactly these files, columns unified by name."""
+    import pyarrow.dataset as ds
+
+    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+    return ds.dataset(files, schema=schema, format="parquet")
 
 
 def _fsync_dir(path: Path) -> None:

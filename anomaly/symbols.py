@@ -60,9 +60,10 @@ _INDEX_EXCHANGE_BY_PREFIX = {"399": "SZ", "000": "SH", "880": "SH", "93": "CSI",
 _PLAIN_INDEX_CODES = {"000300": "SH"}
 
 _PATTERNS = (
-    re.compile(r"^(?P<ex>sh|sz|bj)\.?(?P<code>\d{6})$", re.I),      # sz002230, sh.600000
-    re.compile(r"^(?P<code>\d{6})\.(?P<ex>sh|sz|bj|ss|xshg|xshe|csi)$", re.I),  # 002230.SZ
-    re.compile(r"^(?P<code>\d{6})$"),
+    # re.ASCII: ``\d`` must mean 0-9 only — "00223٠" (Arabic-Indic zero) or fullwidth digits are not codes.
+    re.compile(r"^(?P<ex>sh|sz|bj)\.?(?P<code>\d{6})$", re.I | re.ASCII),      # sz002230, sh.600000
+    re.compile(r"^(?P<code>\d{6})\.(?P<ex>sh|sz|bj|ss|xshg|xshe|csi)$", re.I | re.ASCII),  # 002230.SZ
+    re.compile(r"^(?P<code>\d{6})$", re.ASCII),
 )
 
 

@@ -37,6 +37,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      repeats=3),
         "store": dict(symbols=5000, daily_days=242, repeats=3),
         "cli_startup": dict(repeats=7),
+        "backfill": dict(),
     },
     "quick": {
         "daily_detect": dict(symbols=1000, days=260, baseline_symbols=6, repeats=1),
@@ -44,6 +45,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "link": dict(anomalies=2000, news=200_000, baseline_anomalies=40, library_anomalies=60, repeats=1),
         "store": dict(symbols=1000, daily_days=242, repeats=1),
         "cli_startup": dict(repeats=3),
+        "backfill": dict(),
     },
     "tiny": {
         "daily_detect": dict(symbols=40, days=160, baseline_symbols=2, repeats=1),
@@ -51,10 +53,11 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "link": dict(anomalies=40, news=3000, baseline_anomalies=8, library_anomalies=10, repeats=1),
         "store": dict(symbols=20, daily_days=60, repeats=1),
         "cli_startup": dict(repeats=1),
+        "backfill": dict(),
     },
 }
 
-CASES = ("daily_detect", "intraday_detect", "link", "store", "cli_startup")
+CASES = ("daily_detect", "intraday_detect", "link", "store", "cli_startup", "backfill")
 
 REQUIRED_KEYS = ("name", "n", "seconds", "rate", "baseline", "baseline_seconds", "ratio", "peak_rss_mb")
 

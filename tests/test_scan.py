@@ -188,3 +188,36 @@ def test_market_wide_day_is_called_market_wide(tmp_path, capsys):
     assert up, "the rally day should flag rising stocks"
     assert all(e["verdict"] == "market_wide" for e in up)
     assert all("market moved together" in e["explanation"] for e in up)
+
+
+def test_swap_replaces_the_report_in_one_step(tmp_path):
+    from anomaly.scan import _swap_in
+
+    final, new = tmp_path / "2023-05-24", tmp_path / ".2023-05-24-new"
+    final.mkdir()
+    (final / "report.md").write_text("old", encoding="utf-8")
+    new.mkdir()
+    (new / "report.md").write_text("new", encoding="utf-8")
+    _swap_in(new, final)
+    assert (final / "report.md").read_text(encoding="utf-8") == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2023-05-24"]
+
+
+def test_killed_two_step_swap_is_repaired(tmp_path, capsys):
+    # Where the atomic exchange is unavailable the old report is moved aside first; a scan killed
+    # between the two renames leaves only `.DATE.old-PID`. The next scan restores it before working.
+    from anomaly.scan import _clean_leftovers
+
+    out = tmp_path / "out"
+    aside = out / ".2023-05-24.old-12345"
+    aside.mkdir(parents=True)
+    (aside / "report.md").write_text("old report", encoding="utf-8")
+    (out / ".2023-05-24-abc").mkdir()  # a half-written temp report
+    store = Store(tmp_path / "store")
+    (tmp_path / "store" / "bars" / "daily").mkdir(parents=True)
+    (tmp_path / "store" / "bars" / "daily" / ".tmp-dead").write_bytes(b"partial")
+    import datetime as dt
+    _clean_leftovers(store, out, [dt.date(2023, 5, 24)])
+    assert (out / "2023-05-24" / "report.md").read_text(encoding="utf-8") == "old report"
+    assert sorted(p.name for p in out.iterdir()) == ["2023-05-24"]
+    assert not (tmp_path / "store" / "bars" / "daily" / ".tmp-dead").exists()

@@ -10,17 +10,25 @@ Two layouts are understood:
 
 Files may be UTF-8 (with or without BOM) or GBK, as Chinese tools often export. A file without a
 ``symbol``/``股票代码`` column belongs to the symbol asked for, or to the one its file name names.
+
+Refused with one line naming the file (and row/column where there is one): repeated header names, rows
+with more (non-empty) fields than the header, unknown or empty symbols, unparsable or zoned-and-naive
+mixed stamps, and daily bars on days SSE/SZSE did not trade (``schema.check_trading_days``); intraday
+files get ``intraday.validate_intraday``'s session checks.
 """
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import BadInput
-from ..schema import INTRADAY_FREQS, TZ, validate_bars
+from ..schema import BAR_REQUIRED, INTRADAY_FREQS, TZ, check_trading_days, validate_bars
 from ..symbols import Symbol, resolve
 from .base import Source, in_range
 
@@ -50,13 +58,118 @@ def read_text(path: Path) -> str:
     raise BadInput(f"{path} is neither UTF-8 nor GBK text")
 
 
+def csv_layout_problem(text: str, sep: str = ",", check_rows: bool = True) -> tuple[int | None, str] | None:
+    """What pandas would silently misread in a CSV text: a repeated header name (pandas renames the
+    second ``close`` to ``close.1``) or a data row with more fields than the header (pandas turns the
+    surplus into an index and shifts every column). Returns ``(data row number or None, problem)``.
+
+    ``check_rows=False`` checks the header only (cheap: one record is parsed).
+    """
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    try:
+        header = next((r for r in reader if r), None)
+        if header is None:
+            return None
+        names = [h.strip() for h in header]
+        dups = [n for n in dict.fromkeys(names) if n and names.count(n) > 1]
+        if dups:
+            return None, f"duplicate column(s) {', '.join(dups)}"
+        if not check_rows:
+            return None
+        width = len(header)
+        n = 0
+        for row in reader:
+            if not row:          # blank line: pandas skips it, so it has no row number
+                continue
+            n += 1
+            if len(row) > width and any(f.strip() for f in row[width:]):   # trailing commas are harmless
+                return n, f"{len(row)} fields, the header has {width}"
+    except csv.Error:
+        return None              # pandas reports unreadable quoting itself
+    return None
+
+
+def _layout_error(path: Path, text: str, check_rows: bool) -> BadInput | None:
+    found = csv_layout_problem(text, check_rows=check_rows)
+    if found is None:
+        return None
+    row, problem = found
+    return BadInput(f"{path}: {problem}" if row is None else f"{path} row {row}: {problem}")
+
+
+def _has_zone(value) -> bool | None:
+    try:
+        t = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return None if pd.isna(t) else t.tzinfo is not None
+
+
+def _parse_stamps(ts: pd.Series, path: Path) -> pd.Series:
+    """Strings → timestamps (NaT where unparsable). All-zoned stamps with different offsets
+    (``+08:00`` next to ``Z``) are converted to Shanghai time; zoned next to naive is refused."""
+    try:
+        return pd.to_datetime(ts, errors="coerce", format="mixed")
+    except (ValueError, TypeError, OverflowError):
+        pass                     # "Mixed timezones detected": different offsets, or zoned and naive
+    zoned = ts.map({v: _has_zone(v) for v in ts.unique()})
+    naive = (zoned == False).to_numpy()  # noqa: E712  (None: unparsable, reported by the caller)
+    if not (zoned == True).any():  # noqa: E712
+        raise BadInput(f"{path}: column ts has a value that is not a timestamp")
+    if naive.any():
+        i = int(np.flatnonzero(naive)[0])
+        raise BadInput(f"{path} row {i + 1}: column ts mixes zoned and naive stamps ({ts.iloc[i]!r} has no "
+                       "time zone while other rows have one)")
+    return pd.to_datetime(ts, errors="coerce", format="mixed", utc=True).dt.tz_convert(TZ)
+
+
+def _first_bad(path: Path, raw: pd.Series, bad: pd.Series, what: str) -> BadInput:
+    i = int(np.flatnonzero(bad.to_numpy())[0])
+    v = raw.iloc[i]
+    if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "":
+        return BadInput(f"{path} row {i + 1}: column ts is empty")
+    return BadInput(f"{path} row {i + 1}: {v!r} is not a {what}")
+
+
+def _resolve_symbols(path: Path, col: pd.Series) -> pd.Series:
+    empty = col.isna() | (col.astype(str).str.strip() == "")
+    if empty.any():
+        i = int(np.flatnonzero(empty.to_numpy())[0])
+        raise BadInput(f"{path} row {i + 1}: column 'symbol' is empty")
+    ids = {}
+    for s in col.unique():
+        t = str(s).strip()
+        try:
+            ids[s] = resolve(t.zfill(6) if t.isascii() and t.isdigit() else t).id
+        except BadInput as exc:
+            i = int(np.flatnonzero((col == s).to_numpy())[0])
+            raise BadInput(f"{path} row {i + 1}: column 'symbol': {exc}") from None
+    return col.map(ids)
+
+
 def read_bars_csv(path: Path, freq: str = "daily", symbol: Symbol | None = None) -> pd.DataFrame:
     """Read one CSV of bars in canonical or akshare layout into canonical bars."""
     text = read_text(path)
+    problem = _layout_error(path, text, check_rows=False)
+    if problem is not None:
+        raise problem
     try:
         raw = pd.read_csv(io.StringIO(text), dtype={"symbol": str, "code": str, "股票代码": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        problem = _layout_error(path, text, check_rows=True)
+        if problem is not None:
+            raise problem from None
         raise BadInput(f"{path} is not a readable CSV: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw.index, pd.RangeIndex):
+        # pandas made the surplus fields of a too-long row into an index: every column is shifted
+        problem = _layout_error(path, text, check_rows=True)
+        if problem is not None:
+            raise problem
+        # only empty surplus fields (lines ending in a comma, as some exports write them)
+        with warnings.catch_warnings():   # "loss of data with index_col=False": only empty fields are lost
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            raw = pd.read_csv(io.StringIO(text), dtype={"symbol": str, "code": str, "股票代码": str},
+                              index_col=False)
     raw.columns = [str(c).strip() for c in raw.columns]
     akshare_layout = any(c in raw.columns for c in ("日期", "时间", "开盘"))
     df = raw.rename(columns=AKSHARE_COLUMNS if akshare_layout else ALIASES)
@@ -64,6 +177,13 @@ def read_bars_csv(path: Path, freq: str = "daily", symbol: Symbol | None = None)
         raise BadInput(f"{path}: duplicate column(s) {', '.join(df.columns[df.columns.duplicated()])}")
     if "ts" not in df.columns:
         raise BadInput(f"{path}: missing column ts (or date/日期/时间)")
+    if akshare_layout:
+        missing = [c for c in BAR_REQUIRED if c not in df.columns and c not in ("symbol", "ts")]
+        if missing:
+            original = {v: k for k, v in AKSHARE_COLUMNS.items() if v not in ("ts", "symbol")}
+            need = ", ".join(["日期 or 时间"] + [original[c] for c in BAR_REQUIRED if c not in ("symbol", "ts")])
+            raise BadInput(f"{path}: missing column(s) {', '.join(f'{original[c]} ({c})' for c in missing)} "
+                           f"(need {need})")
     if "symbol" not in df.columns:
         if symbol is None:
             try:
@@ -72,8 +192,7 @@ def read_bars_csv(path: Path, freq: str = "daily", symbol: Symbol | None = None)
                 raise BadInput(f"{path}: no symbol column and the file name does not name a symbol") from None
         df["symbol"] = symbol.id
     else:
-        ids = {s: resolve(str(s).zfill(6) if str(s).isdigit() else s).id for s in df["symbol"].dropna().unique()}
-        df["symbol"] = df["symbol"].map(ids)
+        df["symbol"] = _resolve_symbols(path, df["symbol"])
     if akshare_layout and "涨跌额" in df.columns and "prev_close" not in df.columns and "close" in df.columns:
         df["prev_close"] = (pd.to_numeric(df["close"], errors="coerce")
                             - pd.to_numeric(df["涨跌额"], errors="coerce")).round(4)
@@ -81,19 +200,18 @@ def read_bars_csv(path: Path, freq: str = "daily", symbol: Symbol | None = None)
         df["volume"] = pd.to_numeric(df["volume"], errors="coerce") * 100  # lots → shares
     ts = df["ts"].astype(str).str.strip()
     if freq == "daily":
-        parsed = pd.to_datetime(ts, errors="coerce", format="mixed")
+        parsed = _parse_stamps(ts, path)
         bad = parsed.isna()
         if bad.any():
-            i = int(bad.to_numpy().nonzero()[0][0])
-            raise BadInput(f"{path} row {i + 1}: {df['ts'].iloc[i]!r} is not a date")
+            raise _first_bad(path, df["ts"], bad, "date")
         if parsed.dt.tz is None:
             parsed = parsed.dt.normalize().dt.tz_localize(TZ) + pd.Timedelta(hours=15)
         df["ts"] = parsed
     elif freq in INTRADAY_FREQS:
-        try:
-            parsed = pd.to_datetime(ts, format="mixed")
-        except (ValueError, TypeError):
-            raise BadInput(f"{path}: column ts has a value that is not a timestamp") from None
+        parsed = _parse_stamps(ts, path)
+        bad = parsed.isna()
+        if bad.any():
+            raise _first_bad(path, df["ts"], bad, "timestamp")
         if parsed.dt.tz is None:
             if not akshare_layout:
                 raise BadInput(f"{path}: timestamps have no time zone; write them like "
@@ -103,9 +221,11 @@ def read_bars_csv(path: Path, freq: str = "daily", symbol: Symbol | None = None)
     else:
         raise BadInput(f"unknown frequency {freq!r}")
     bars = validate_bars(df, freq=freq, origin=str(path))
-    if freq in INTRADAY_FREQS:
+    if freq == "daily":
+        check_trading_days(bars, origin=str(path))
+    else:
         from ..intraday import validate_intraday
-        bars = validate_intraday(bars, freq)
+        bars = validate_intraday(bars, freq, origin=str(path))
     return bars
 
 
