@@ -190,6 +190,7 @@ def execute(path: Path, tmp_path: Path, monkeypatch):
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp_path))           # the notebooks' tempfile.mkdtemp() lands here
+    monkeypatch.delenv("MPLBACKEND", raising=False)      # a headless CI's Agg would hide inline figures
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.setenv(var, DEAD_PROXY)
     for var in ("no_proxy", "NO_PROXY"):
