@@ -46,7 +46,8 @@ from . import calendar as cal
 from .errors import BadInput
 from .schema import BAR_COLUMNS, INTRADAY_FREQS, TZ, freq_minutes, to_shanghai, validate_bars
 
-__all__ = ["Panel", "TodProfile", "default_shape", "infer_freq", "path_arrays", "running_level",
+__all__ = ["Panel", "PanelRows", "TodProfile", "default_shape", "detector_panel", "infer_freq", "panel_rows",
+           "path_arrays", "running_level",
            "session_returns", "slot_table", "to_panel", "tod_profile", "validate_intraday"]
 
 _NS_MIN = 60_000_000_000
@@ -151,10 +152,18 @@ def default_shape(freq: str) -> np.ndarray:
 
 def _wall(ns_utc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(local day start ns as naive, minute of day, leftover ns within the minute)."""
+    return _wall_days(ns_utc)[:3]
+
+
+def _wall_days(ns_utc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``_wall`` plus the local day number (days since 1970-01-01), with few temporaries: these
+    run over every bar of a whole-market frame."""
     local = ns_utc + _UTC8
-    day = local // _NS_DAY * _NS_DAY
-    within = local - day
-    return day, within // _NS_MIN, within % _NS_MIN
+    dd = local // _NS_DAY
+    day = dd * _NS_DAY
+    local -= day                                    # ns since local midnight, in [0, 1 day)
+    minute, rest = np.divmod(local, _NS_MIN)
+    return day, minute, rest, dd
 
 
 def _ts_ns(ts: pd.Series) -> np.ndarray:
@@ -225,6 +234,64 @@ def validate_intraday(bars: pd.DataFrame, freq: str, on_bad: str = "error", orig
     trading day's last close when that day is in the frame. An input that needs no change may be
     returned as is (detectors only read it).
     """
+    return _validate(bars, freq, on_bad, origin, check_generic)[0]
+
+
+@dataclass
+class _RowInfo:
+    """Per-row arrays of a validated frame, computed once and reused by ``to_panel``.
+
+    ``ns`` UTC nanoseconds; ``day`` local midnight (naive ns); ``code`` slot index of the bar's end
+    minute; ``dcode`` index of ``day`` in ``udays`` (sorted); ``scode``/``syms`` the symbol codes
+    in sorted order (None when not known).
+    """
+    ns: np.ndarray
+    day: np.ndarray
+    code: np.ndarray
+    dcode: np.ndarray
+    udays: np.ndarray
+    scode: np.ndarray | None = None
+    syms: pd.Index | None = None
+
+
+def _code16(s: Slots) -> np.ndarray:
+    """``s.code_of_minute`` as int16 (slot indices and reason codes are small): per-row code arrays
+    of a whole-market frame then take a quarter of the memory."""
+    c = _CODE16.get(s.freq)
+    if c is None:
+        c = _CODE16[s.freq] = s.code_of_minute.astype(np.int16)
+    return c
+
+
+_CODE16: dict[str, np.ndarray] = {}
+
+
+def _day_codes(day: np.ndarray, dd: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, sorted unique days) of local-midnight stamps; the same as ``np.unique(day,
+    return_inverse=True)`` (swapped) without sorting millions of values: days are whole, so they
+    are counted on a day grid. ``dd`` (the day numbers ``day // 1 day``, from ``_wall_days``) may be
+    given; it is then used as scratch space."""
+    if not len(day):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=day.dtype)
+    if dd is None:
+        dd = day // _NS_DAY
+    lo, hi = int(dd.min()), int(dd.max())
+    if hi - lo > 5_000_000:        # absurd spans: fall back to a hash factorisation
+        codes, uniq = pd.factorize(day, sort=True)
+        return codes.astype(np.int64), np.asarray(uniq)
+    dd = np.subtract(dd, lo, out=dd if dd.dtype == np.int64 and dd.flags.writeable else None)
+    seen = np.zeros(hi - lo + 1, dtype=bool)
+    seen[dd] = True
+    present = np.flatnonzero(seen)
+    lut = np.zeros(hi - lo + 1, dtype=np.int32 if len(present) < 2**31 else np.int64)
+    lut[present] = np.arange(len(present))
+    return lut[dd], ((present + lo) * _NS_DAY).astype(day.dtype)
+
+
+def _validate(bars: pd.DataFrame, freq: str, on_bad: str = "error", origin: str = "bars",
+              check_generic: bool = True, wall=None) -> tuple[pd.DataFrame, _RowInfo | None]:
+    """``validate_intraday`` plus, when the frame's rows came through unchanged in number and order,
+    the per-row arrays it computed (so ``to_panel`` does not compute them again)."""
     if on_bad not in ("error", "drop"):
         raise BadInput(f"on_bad must be 'error' or 'drop', got {on_bad!r}")
     if freq not in INTRADAY_FREQS:
@@ -238,29 +305,41 @@ def validate_intraday(bars: pd.DataFrame, freq: str, on_bad: str = "error", orig
     canonical = isinstance(ts.dtype, pd.DatetimeTZDtype) and str(ts.dtype.tz) == TZ
     if not canonical:
         ts = to_shanghai(ts, "ts")
-    if ts.isna().any():
-        i = int(np.flatnonzero(ts.isna().to_numpy())[0])
+    nat = ts.isna().to_numpy()
+    if nat.any():
+        i = int(np.flatnonzero(nat)[0])
         raise BadInput(f"{origin} row {i + 1}: empty timestamp")
     # no copy of a large, already canonical frame unless something has to change
     canonical &= bars["symbol"].dtype == "str"
     df = bars if canonical else bars.assign(ts=ts, symbol=bars["symbol"].astype(str))
-    ns = _ts_ns(ts)
-    day, minute, rest = _wall(ns)
-    code = s.code_of_minute[np.clip(minute, 0, 24 * 60)]
-    udays, dinv = np.unique(day, return_inverse=True)
+    if wall is not None and canonical:
+        ns, day, minute, rest, dd = wall
+    else:
+        ns = _ts_ns(ts)
+        day, minute, rest, dd = _wall_days(ns)
+    code = _code16(s)[minute]                   # minute is in 0..1439 by construction
+    dinv, udays = _day_codes(day, dd)
+    del dd
     why = []
     for d in udays:
         try:
             why.append(cal.why_closed(pd.Timestamp(int(d))))
         except BadInput as exc:
             why.append(str(exc))
-    day_bad = np.array([w is not None for w in why])[dinv] if len(udays) else np.zeros(0, bool)
-    rid = _reasons(code, rest, day_bad)
-    if check_generic or on_bad == "drop":
-        dup = df.duplicated(["symbol", "ts"], keep="first").to_numpy()
-        rid[dup & (rid == 0)] = 7
-    bad = rid != 0
-    if bad.any():
+    bad_days = np.array([w is not None for w in why], dtype=bool)
+    # the common case, nothing wrong, is decided without building the per-row reasons
+    suspect = check_generic or on_bad == "drop" or bad_days.any() or \
+        bool(((code < 0) & (code != _AUCTION)).any()) or bool(rest.any())
+    bad = None
+    if suspect:
+        day_bad = bad_days[dinv] if len(udays) else np.zeros(0, bool)
+        rid = _reasons(code, rest, day_bad)
+        if check_generic or on_bad == "drop":
+            dup = df.duplicated(["symbol", "ts"], keep="first").to_numpy()
+            rid[dup & (rid == 0)] = 7
+        bad = rid != 0
+    same_rows = True
+    if bad is not None and bad.any():
         i = int(np.flatnonzero(bad)[0])
         msg = (f"{origin} row {i + 1} ({df['symbol'].iat[i]} {_fmt_ts(ns[i])}): "
                f"{_reason_text(int(rid[i]), int(minute[i]), int(rest[i]), why[dinv[i]], freq, s)}")
@@ -268,9 +347,10 @@ def validate_intraday(bars: pd.DataFrame, freq: str, on_bad: str = "error", orig
             raise BadInput(msg)
         counts = pd.Series(rid[bad]).value_counts().sort_index()
         parts = ", ".join(f"{int(c)} {_REASON_NAMES[int(r)]}" for r, c in counts.items())
-        warnings.warn(f"{origin}: dropped {int(bad.sum())} bar(s) ({parts}); first: {msg}", stacklevel=2)
+        warnings.warn(f"{origin}: dropped {int(bad.sum())} bar(s) ({parts}); first: {msg}", stacklevel=3)
         keep = ~bad
         df, code, day = df[keep], code[keep], day[keep]
+        same_rows = False
     if check_generic:
         df = validate_bars(df, freq=freq, origin=origin, derive_prev_close=False)
     else:
@@ -279,26 +359,40 @@ def validate_intraday(bars: pd.DataFrame, freq: str, on_bad: str = "error", orig
     df.attrs = dict(bars.attrs)
     code = np.asarray(code)
     day = np.asarray(day)
-    df = _fold_auction(df, code, day, s)
-    if not _is_sorted(df):
+    if (code == _AUCTION).any():
+        df = _fold_auction(df, code, day, s)
+        same_rows = False
+    info = None
+    if same_rows:
+        info = _RowInfo(ns, day, code, dinv, udays)
+        sc = _sorted_codes(df)
+        if sc is None:
+            df = df.sort_values(["symbol", "ts"], kind="stable").reset_index(drop=True)
+            info = None
+        else:
+            info.scode, info.syms = sc
+    elif not _is_sorted(df):
         df = df.sort_values(["symbol", "ts"], kind="stable").reset_index(drop=True)
-    df = _fill_prev_close(df)
+    df = _fill_prev_close(df, None if info is None else info.day)
+    if info is not None:
+        info.day = None                             # only _fill_prev_close needed it
     df.attrs = dict(bars.attrs)
-    return df
+    return df, info
+
+
+def _sorted_codes(df: pd.DataFrame) -> tuple[np.ndarray, pd.Index] | None:
+    """Symbol codes and labels when rows are already ordered by (symbol, ts), else None
+    (``marketmodel.sorted_codes``: the codes then number the symbols in sorted order)."""
+    from .marketmodel import sorted_codes
+
+    return sorted_codes(df)
 
 
 def _is_sorted(df: pd.DataFrame) -> bool:
     """True when rows are already ordered by (symbol, ts) — the usual case, and a sort saved."""
     if len(df) < 2:
         return True
-    codes, uniq = pd.factorize(df["symbol"], sort=False)      # codes in order of appearance
-    if (np.diff(codes) < 0).any():
-        return False
-    labels = list(uniq)
-    if labels != sorted(labels):
-        return False
-    ns = _ts_ns(df["ts"])
-    return bool(np.all((np.diff(codes) > 0) | (np.diff(ns) > 0)))
+    return _sorted_codes(df) is not None
 
 
 def _fold_auction(df: pd.DataFrame, code: np.ndarray, day: np.ndarray, s: Slots) -> pd.DataFrame:
@@ -345,12 +439,13 @@ def _fold_auction(df: pd.DataFrame, code: np.ndarray, day: np.ndarray, s: Slots)
     return rest
 
 
-def _fill_prev_close(df: pd.DataFrame) -> pd.DataFrame:
+def _fill_prev_close(df: pd.DataFrame, day: np.ndarray | None = None) -> pd.DataFrame:
     pc = df["prev_close"]
     if len(df) == 0 or not pc.isna().any():
         return df
-    ns = _ts_ns(df["ts"])
-    day = (ns + _UTC8) // _NS_DAY * _NS_DAY
+    if day is None:
+        ns = _ts_ns(df["ts"])
+        day = (ns + _UTC8) // _NS_DAY * _NS_DAY
     key = pd.DataFrame({"symbol": df["symbol"].to_numpy(), "day": day})
     pc = pc.groupby([key["symbol"], key["day"]], sort=False).transform("first")
     if pc.isna().any():
@@ -373,7 +468,12 @@ def infer_freq(bars: pd.DataFrame) -> str:
     """The bar frequency implied by the bar-end times (gcd of minutes since each session's open)."""
     ns = _ts_ns(to_shanghai(bars["ts"], "ts"))
     _, minute, _ = _wall(ns)
-    m = np.unique(minute)
+    return _freq_of_minutes(minute)
+
+
+def _freq_of_minutes(minute: np.ndarray) -> str:
+    # the distinct minutes of day, sorted (as np.unique), counted on the 0..1439 grid
+    m = np.flatnonzero(np.bincount(minute, minlength=24 * 60)) if len(minute) else np.zeros(0, np.int64)
     m = m[~np.isin(m, _AUCTION_MINUTES)]
     since = np.where(m <= _CLOSE_AM, m - _OPEN_AM, m - _OPEN_PM)
     since = since[since > 0]
@@ -432,33 +532,126 @@ class Panel:
 
 def to_panel(bars: pd.DataFrame, freq: str) -> Panel:
     """Dense arrays from intraday bars already checked by ``validate_intraday``."""
+    return panel_rows(bars, freq).full()
+
+
+@dataclass
+class PanelRows:
+    """Validated intraday bars indexed for dense panels, materialised a block of symbols at a time.
+
+    ``chunk(lo, hi)`` is ``to_panel(bars, freq).take(np.arange(lo, hi))`` — the same arrays — without
+    building the whole market's ``symbol × day × bar`` grids first; ``full()`` is ``to_panel``.
+    """
+    freq: str
+    symbols: np.ndarray            # sorted symbol labels (object)
+    days: pd.DatetimeIndex         # naive midnights
+    scode: np.ndarray              # per row: symbol index
+    dcode: np.ndarray              # per row: day index
+    slot: np.ndarray               # per row: bar slot
+    values: dict                   # per row: open, high, low, close, volume, prev_close (float64)
+    bounds: np.ndarray             # rows of symbol k are [bounds[k], bounds[k+1]) in ``order``
+    order: np.ndarray | None       # row order grouping the symbols (None: rows already grouped)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return len(self.symbols), len(self.days), _slot_table(self.freq).n
+
+    def full(self) -> Panel:
+        S = len(self.symbols)
+        return self._build(0, S, slice(0, len(self.scode)), rows_out=True)
+
+    def chunk(self, lo: int, hi: int) -> Panel:
+        r0, r1 = int(self.bounds[lo]), int(self.bounds[hi])
+        rows = slice(r0, r1) if self.order is None else self.order[r0:r1]
+        return self._build(lo, hi, rows, rows_out=False)
+
+    def _build(self, lo: int, hi: int, rows, rows_out: bool) -> Panel:
+        _, D, B = self.shape
+        n = hi - lo
+        sc = self.scode[rows] - lo
+        dc = self.dcode[rows]
+        flat = (sc * D + dc) * B + self.slot[rows]
+        shape = (n, D, B)
+
+        def grid(col: str) -> np.ndarray:
+            a = np.full(n * D * B, np.nan)
+            a[flat] = self.values[col][rows]
+            return a.reshape(shape)
+
+        present = np.zeros(n * D * B, dtype=bool)
+        present[flat] = True
+        pc = np.full(n * D, np.nan)
+        # last write wins; prev_close is constant within a symbol-day after validate_intraday
+        pc[sc * D + dc] = self.values["prev_close"][rows]
+        return Panel(self.freq, self.symbols[lo:hi], self.days, grid("open"), grid("high"), grid("low"),
+                     grid("close"), grid("volume"), pc.reshape(n, D), present.reshape(shape),
+                     flat if rows_out else np.empty(0, np.int64))
+
+
+def panel_rows(bars: pd.DataFrame, freq: str, info: _RowInfo | None = None) -> PanelRows:
+    """Index intraday bars already checked by ``validate_intraday`` for ``to_panel``-style grids."""
     s = _slot_table(freq)
-    ns = _ts_ns(bars["ts"])
-    day, minute, _ = _wall(ns)
-    j = s.code_of_minute[np.clip(minute, 0, 24 * 60)]
+    if info is None:
+        ns = _ts_ns(bars["ts"])
+        day, minute, _ = _wall(ns)
+        j = _code16(s)[minute]                  # minute is in 0..1439 by construction
+    else:
+        ns, j = info.ns, info.code
     if (j < 0).any():
         i = int(np.flatnonzero(j < 0)[0])
         raise BadInput(f"bars row {i + 1} ({bars['symbol'].iat[i]} {_fmt_ts(ns[i])}) is not a {freq} "
                        "bar end; run validate_intraday first")
-    sc, syms = pd.factorize(bars["symbol"].astype(str), sort=True)
-    dc, udays = pd.factorize(day, sort=True)
-    S, D, B = len(syms), len(udays), s.n
-    flat = (sc.astype(np.int64) * D + dc) * B + j
-    shape = (S, D, B)
-
-    def grid(col: str) -> np.ndarray:
-        a = np.full(S * D * B, np.nan)
-        a[flat] = bars[col].to_numpy(dtype="float64")
-        return a.reshape(shape)
-
-    present = np.zeros(S * D * B, dtype=bool)
-    present[flat] = True
-    pc = np.full(S * D, np.nan)
-    # last write wins; prev_close is constant within a symbol-day after validate_intraday
-    pc[sc.astype(np.int64) * D + dc] = bars["prev_close"].to_numpy(dtype="float64")
+    if info is not None and info.scode is not None:
+        sc, syms = info.scode, info.syms
+    else:
+        sc, syms = pd.factorize(bars["symbol"].astype(str), sort=True)
+    sc = sc.astype(np.int64, copy=False)
+    if info is not None:
+        dc, udays = info.dcode, info.udays
+    else:
+        dc, udays = _day_codes(day)
+    S = len(syms)
+    order = None
+    if len(sc) > 1 and (np.diff(sc) < 0).any():
+        order = np.argsort(sc, kind="stable")
+    bounds = np.searchsorted(sc if order is None else sc[order], np.arange(S + 1), side="left")
     days = pd.DatetimeIndex(pd.to_datetime(np.asarray(udays, dtype=np.int64)))
-    return Panel(freq, np.asarray(syms, dtype=object), days, grid("open"), grid("high"), grid("low"),
-                 grid("close"), grid("volume"), pc.reshape(S, D), present.reshape(shape), flat)
+    values = {c: bars[c].to_numpy(dtype="float64") for c in ("open", "high", "low", "close", "volume", "prev_close")}
+    return PanelRows(freq, np.asarray(syms, dtype=object), days, sc, dc, j, values, bounds, order)
+
+
+def detector_panel(bars: pd.DataFrame, freq: str | None = None, allowed: tuple[str, ...] = ("1min", "5min")
+                   ) -> tuple[str, pd.DataFrame | None, PanelRows | None]:
+    """What an intraday detector starts from: ``(freq, clean, rows)`` with ``freq`` inferred when
+    None (``infer_freq``), ``clean = validate_intraday(bars, freq, check_generic=False)`` and
+    ``rows = panel_rows(clean, freq)`` (``rows.chunk(lo, hi)`` = ``to_panel(clean, freq)`` for symbols
+    lo..hi−1), computed in one pass over the timestamps: wall-clock minutes, days and symbol codes
+    are derived once, not once per step, and the whole market's grids are never built at once. A
+    ``freq`` outside ``allowed`` is returned with ``(None, None)`` before any validation, for the
+    detector to report. Inside ``marketmodel.shared_inputs()`` (``run_detectors``) detectors given
+    the same bars share the result.
+    """
+    from .marketmodel import scope_memo
+
+    return scope_memo(("intraday_panel", id(bars), freq, tuple(allowed)), (bars,),
+                      lambda: _detector_panel(bars, freq, tuple(allowed)))
+
+
+def _detector_panel(bars: pd.DataFrame, freq: str | None, allowed: tuple[str, ...]):
+    ts = bars["ts"] if "ts" in bars.columns else None
+    if ts is None or not (isinstance(ts.dtype, pd.DatetimeTZDtype) and str(ts.dtype.tz) == TZ):
+        freq = freq or infer_freq(bars)
+        if freq not in allowed:
+            return freq, None, None
+        clean = validate_intraday(bars, freq, check_generic=False)
+        return freq, clean, panel_rows(clean, freq)
+    ns = _ts_ns(ts)
+    wall = _wall_days(ns)
+    freq = freq or _freq_of_minutes(wall[1])
+    if freq not in allowed:
+        return freq, None, None
+    clean, info = _validate(bars, freq, check_generic=False, wall=(ns,) + wall)
+    return freq, clean, panel_rows(clean, freq, info)
 
 
 def _ffill_last(a: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -470,7 +663,6 @@ def _ffill_last(a: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return out
 
 
-@dataclass
 class PathArrays:
     """Log-price path and increments of a panel (see the module docstring for the conventions).
 
@@ -479,12 +671,33 @@ class PathArrays:
     ``ret``  (S, D, B) strict session return (NaN where absent / closing call)
     ``gap``  (S, D, B) overnight gap at the first morning bar, lunch gap at the first afternoon bar
     ``est``  (S, D, B) bars whose increment is a clean one-bar move usable for volatility estimates
+
+    ``ret`` and ``gap`` are computed on first use (the cliff detector never reads them).
     """
-    P: np.ndarray
-    inc: np.ndarray
-    ret: np.ndarray
-    gap: np.ndarray
-    est: np.ndarray
+
+    def __init__(self, P: np.ndarray, inc: np.ndarray, ret=None, gap=None, est: np.ndarray | None = None,
+                 _lazy=None):
+        self.P, self.inc, self.est = P, inc, est
+        self._ret, self._gap, self._lazy = ret, gap, _lazy
+
+    def _fill(self) -> None:
+        self._ret, self._gap = self._lazy()
+        self._lazy = None
+
+    @property
+    def ret(self) -> np.ndarray:
+        if self._ret is None:
+            self._fill()
+        return self._ret
+
+    @property
+    def gap(self) -> np.ndarray:
+        if self._gap is None:
+            self._fill()
+        return self._gap
+
+    def __repr__(self) -> str:
+        return f"PathArrays(shape={self.inc.shape})"
 
 
 def path_arrays(p: Panel) -> PathArrays:
@@ -501,25 +714,10 @@ def path_arrays(p: Panel) -> PathArrays:
     P = np.empty((S, D, B + 1))
     P[..., 0] = P0
     P[..., 1:] = np.where(np.isnan(fill), P0[..., None], fill)
+    del fill
     inc = np.diff(P, axis=-1)
     inc[~any_bar] = 0.0
-    # strict session returns: the first present bar of each session is measured from its own open
-    am = np.arange(B) < s.first_pm
-    first_am = np.argmax(present & am, axis=-1)
-    has_am = (present & am).any(axis=-1)
-    first_pm = s.first_pm + np.argmax(present[..., s.first_pm:], axis=-1)
-    has_pm = present[..., s.first_pm:].any(axis=-1)
     jj = np.arange(B)
-    is_first_am = has_am[..., None] & (jj == first_am[..., None])
-    is_first_pm = has_pm[..., None] & (jj == first_pm[..., None])
-    logo = np.log(p.open)
-    ret = np.where(live, inc, np.nan)
-    own = np.log(p.close) - logo
-    ret = np.where(is_first_am | is_first_pm, own, ret)
-    gap = np.full((S, D, B), np.nan)
-    lunch = logo - P[..., :B]                 # open vs path just before the bar (11:30 close at reopen)
-    gap = np.where(is_first_pm & has_am[..., None], lunch, gap)
-    gap = np.where(is_first_am, logo - np.log(p.prev_close)[..., None], gap)
     # a bar is a clean one-bar move if the bar before it (skipping the flat closing call) is present
     prev_live = np.zeros((S, D, B), dtype=bool)
     prev_live[..., 1:] = present[..., :-1]
@@ -527,7 +725,27 @@ def path_arrays(p: Panel) -> PathArrays:
         last_live = np.flatnonzero(~s.flat[:-1])[-1]      # 14:57 for the 15:00 auction bar
         prev_live[..., B - 1] = present[..., last_live]
     est = live & (prev_live | (jj == 0) | (jj == first[..., None]))
-    return PathArrays(P, inc, ret, gap, est)
+
+    def ret_gap() -> tuple[np.ndarray, np.ndarray]:
+        # strict session returns: the first present bar of each session is measured from its own open
+        am = jj < s.first_pm
+        first_am = np.argmax(present & am, axis=-1)
+        has_am = (present & am).any(axis=-1)
+        first_pm = s.first_pm + np.argmax(present[..., s.first_pm:], axis=-1)
+        has_pm = present[..., s.first_pm:].any(axis=-1)
+        is_first_am = has_am[..., None] & (jj == first_am[..., None])
+        is_first_pm = has_pm[..., None] & (jj == first_pm[..., None])
+        logo = np.log(p.open)
+        ret = np.where(live, inc, np.nan)
+        own = logc - logo
+        ret = np.where(is_first_am | is_first_pm, own, ret)
+        gap = np.full((S, D, B), np.nan)
+        lunch = logo - P[..., :B]                 # open vs path just before the bar (11:30 close at reopen)
+        gap = np.where(is_first_pm & has_am[..., None], lunch, gap)
+        gap = np.where(is_first_am, logo - np.log(p.prev_close)[..., None], gap)
+        return ret, gap
+
+    return PathArrays(P, inc, est=est, _lazy=ret_gap)
 
 
 def session_returns(bars: pd.DataFrame, freq: str) -> pd.DataFrame:
@@ -579,10 +797,70 @@ def _trimmed_rms(z: np.ndarray, valid: np.ndarray, min_count: int) -> np.ndarray
 
 def _trailing(a: np.ndarray, lookback: int) -> np.ndarray:
     """Sum over the ``lookback`` days strictly before each day (axis 1)."""
-    c = np.zeros((a.shape[0], a.shape[1] + 1) + a.shape[2:])
+    D = a.shape[1]
+    c = np.zeros((a.shape[0], D + 1) + a.shape[2:])
     np.cumsum(a, axis=1, out=c[:, 1:])
-    d = np.arange(a.shape[1])
-    return c[:, d] - c[:, np.maximum(d - lookback, 0)]
+    # c[:, d] − c[:, max(d − lookback, 0)], with slices instead of gathers
+    k = min(max(lookback, 0), D)
+    if k == D:          # every day's window starts at the first day: x − 0.0 is x, bit for bit
+        return c[:, :D]
+    out = np.empty(a.shape)
+    np.subtract(c[:, :k], c[:, :1], out=out[:, :k])
+    if k < D:
+        np.subtract(c[:, k:D], c[:, :D - k], out=out[:, k:])
+    return out
+
+
+def _smooth_weights(s: Slots, h: int) -> list[tuple[int, np.ndarray]]:
+    """Per offset o = −h..h the integer weights of ``_smooth`` (one per slot)."""
+    B = s.n
+    special = np.zeros(B, dtype=bool)
+    special[[0, s.first_pm, B - 1]] = True
+    special |= s.flat
+    seg = np.where(special, -1 - np.arange(B), (np.arange(B) >= s.first_pm).astype(np.int64))
+    jj = np.arange(B)
+
+    def same_seg(k: np.ndarray) -> np.ndarray:
+        ok = (k >= 0) & (k < B)
+        ok[ok] &= seg[k[ok]] == seg[ok]
+        return ok
+
+    out = []
+    for o in range(-h, h + 1):
+        # symmetric truncation: use offset ±o only if both sides exist, so the steep decay after an
+        # open is not pulled down by a one-sided window of lower neighbours
+        ok = same_seg(jj + abs(o)) & same_seg(jj - abs(o)) & (~special | (o == 0))
+        out.append((o, (h + 1 - abs(o)) * ok))
+    return out
+
+
+_SMOOTH_CACHE: dict = {}
+
+
+def _smooth_counts(ok: np.ndarray, lookback: int, s: Slots) -> np.ndarray:
+    """``_smooth(_trailing(ok.astype(float), lookback), s)`` for a boolean ``ok``, in integers.
+
+    Every intermediate is a small whole number (counts of days times weights of 1–3), which float64
+    holds exactly whatever the order of the additions, so the integer sums convert to the very same
+    floats — at a fraction of the memory traffic.
+    """
+    h = 2 if s.minutes == 1 else (1 if s.minutes == 5 else 0)
+    D = ok.shape[1]
+    c = np.zeros((ok.shape[0], D + 1) + ok.shape[2:], dtype=np.int32)
+    np.cumsum(ok, axis=1, dtype=np.int32, out=c[:, 1:])
+    k = min(max(lookback, 0), D)
+    t = np.empty(ok.shape, dtype=np.int32)
+    np.subtract(c[:, :k], c[:, :1], out=t[:, :k])
+    if k < D:
+        np.subtract(c[:, k:D], c[:, :D - k], out=t[:, k:])
+    if h == 0:
+        return t.astype(np.float64)
+    _smooth(np.zeros(s.n), s)                      # fills the weight runs cache
+    out = np.zeros(ok.shape, dtype=np.int32)
+    for o, w, rr in _SMOOTH_CACHE[(s.freq, h)]:
+        for lo, hi, cw in rr:
+            out[..., lo:hi] += int(cw) * t[..., lo + o:hi + o]
+    return out.astype(np.float64)
 
 
 def _smooth(a: np.ndarray, s: Slots) -> np.ndarray:
@@ -595,24 +873,35 @@ def _smooth(a: np.ndarray, s: Slots) -> np.ndarray:
     if h == 0:
         return a
     B = s.n
-    special = np.zeros(B, dtype=bool)
-    special[[0, s.first_pm, B - 1]] = True
-    special |= s.flat
-    seg = np.where(special, -1 - np.arange(B), (np.arange(B) >= s.first_pm).astype(np.int64))
+    key = (s.freq, h)
+    if key not in _SMOOTH_CACHE:
+        ws = _smooth_weights(s, h)
+        runs = []
+        for o, w in ws:
+            # runs of slots with the same non-zero weight (the weight of an offset is h + 1 − |o|)
+            edges = np.flatnonzero(np.diff(np.r_[0, w, 0]))
+            rr = [(int(lo), int(hi), float(w[lo])) for lo, hi in zip(edges[:-1], edges[1:]) if w[lo] != 0]
+            runs.append((o, w, rr))
+        _SMOOTH_CACHE[key] = runs
+    runs = _SMOOTH_CACHE[key]
     out = np.zeros_like(a)
-    jj = np.arange(B)
-
-    def same_seg(k: np.ndarray) -> np.ndarray:
-        ok = (k >= 0) & (k < B)
-        ok[ok] &= seg[k[ok]] == seg[ok]
-        return ok
-
-    for o in range(-h, h + 1):
-        # symmetric truncation: use offset ±o only if both sides exist, so the steep decay after an
-        # open is not pulled down by a one-sided window of lower neighbours
-        ok = same_seg(jj + abs(o)) & same_seg(jj - abs(o)) & (~special | (o == 0))
-        w = (h + 1 - abs(o)) * ok
-        out += w * np.take(a, np.clip(jj + o, 0, B - 1), axis=-1)
+    if not np.isfinite(a).all():
+        # 0 × inf/NaN must poison the sum exactly as a dense weighted sum does
+        jj = np.arange(B)
+        for o, w, _ in runs:
+            out += w * np.take(a, np.clip(jj + o, 0, B - 1), axis=-1)
+        return out
+    # Terms of weight 0 add ±0 to a sum that starts at +0 and so leave it bitwise unchanged: only
+    # the runs of slots with a weight are added, slot ranges shifted by o, in the same order of o.
+    # Work on a slots × rows copy: each shifted slot range is then one contiguous block.
+    at = np.ascontiguousarray(a.reshape(-1, B).T) if a.ndim > 1 else a[:, None]
+    acc = np.zeros_like(at)
+    tmp = np.empty_like(at)
+    for o, w, rr in runs:
+        for lo, hi, c in rr:
+            t = np.multiply(at[lo + o:hi + o], c, out=tmp[:hi - lo])
+            np.add(acc[lo:hi], t, out=acc[lo:hi])
+    out[...] = acc.T.reshape(a.shape)
     return out
 
 
@@ -689,7 +978,7 @@ def profile_arrays(p: Panel, a: PathArrays, lookback_days: int = 20, shrink_days
         q = np.where(ok, np.minimum(u, _WINSOR * np.sqrt(np.maximum(g0, 0.05))), 0.0)
         ksum = _smooth(np.ones(B), s)
         num = _smooth(_trailing(q, lookback_days), s) / ksum
-        den = _smooth(_trailing(ok.astype(np.float64), lookback_days), s) / ksum
+        den = _smooth_counts(ok, lookback_days, s) / ksum
         with np.errstate(invalid="ignore", divide="ignore"):
             gd = (num / den) ** 2
         live = (den > 0) & ~s.flat

@@ -30,7 +30,9 @@ stage; it returns a JSON-able dict (keys documented on the function).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable, Mapping
 
@@ -120,10 +122,16 @@ def wide_panel(bars: pd.DataFrame, extra_days: Iterable | None = None) -> Panel:
     The day axis is the union of the bars' timestamps and ``extra_days`` (e.g. the benchmark's
     days, so a suspension shows up as a missing day even for a one-stock frame).
     """
-    codes, symbols = pd.factorize(bars["symbol"], sort=True)
-    codes = codes.astype(np.int64)
-    tsi = pd.DatetimeIndex(bars["ts"]).asi8 if len(bars) else np.array([], dtype=np.int64)
-    if len(bars) > 1 and not np.all((codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1]) & (tsi[1:] > tsi[:-1]))):
+    known = sorted_codes(bars) if len(bars) else None
+    if known is not None:          # already in (symbol, ts) order: the codes are the sorted ones
+        codes, symbols = known
+        tsi = None
+    else:
+        codes, symbols = pd.factorize(bars["symbol"], sort=True)
+        codes = codes.astype(np.int64)
+        tsi = pd.DatetimeIndex(bars["ts"]).asi8 if len(bars) else np.array([], dtype=np.int64)
+    if tsi is not None and len(bars) > 1 and \
+            not np.all((codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1]) & (tsi[1:] > tsi[:-1]))):
         order = np.lexsort((tsi, codes))
         b = bars.iloc[order].reset_index(drop=True)
         codes = codes[order]
@@ -210,19 +218,24 @@ def assign_benchmarks(info: pd.DataFrame, available: Iterable[str],
 
     avail = set(available)
     tab = table or DEFAULT_BENCHMARKS
-    by_board = {}
-    for ex, bd in set(zip(info["exchange"], info["board"])):
-        by_board[(ex, bd)] = resolve_benchmark(ex, bd, avail, overrides, tab)
-    out = pd.Series([by_board[k] for k in zip(info["exchange"], info["board"])], index=info.index,
-                    dtype=object)
+    keys = list(zip(info["exchange"].tolist(), info["board"].tolist()))
+    # one resolution per distinct (exchange, board) or (exchange, board, explicit id), not per symbol
+    by_board = {k: resolve_benchmark(k[0], k[1], avail, overrides, tab) for k in dict.fromkeys(keys)}
+    out = [by_board[k] for k in keys]
     if mapping:
-        m = pd.Series(info.index.map(lambda s: mapping.get(s)), index=info.index, dtype=object)
-        for sym in m.index[m.notna()]:
-            explicit = m[sym]
-            ex, bd = info.at[sym, "exchange"], info.at[sym, "board"]
-            out[sym] = explicit if explicit in avail else resolve_benchmark(
-                ex, bd, avail, {f"{ex}.{bd}": explicit}, tab)
-    return out
+        get = mapping.get
+        by_explicit: dict = {}
+        for i, sym in enumerate(info.index.tolist()):
+            explicit = get(sym)
+            if explicit is None or pd.isna(explicit):
+                continue
+            k = keys[i] + (explicit,)
+            if k not in by_explicit:
+                ex, bd = keys[i]
+                by_explicit[k] = explicit if explicit in avail else resolve_benchmark(
+                    ex, bd, avail, {f"{ex}.{bd}": explicit}, tab)
+            out[i] = by_explicit[k]
+    return pd.Series(out, index=info.index, dtype=object)
 
 
 def index_returns(index_bars: pd.DataFrame | None, days: pd.DatetimeIndex) -> pd.DataFrame:
@@ -604,6 +617,7 @@ class DailyInputs:
     board: np.ndarray
     st: np.ndarray
     is_stock: np.ndarray
+    memo: dict = field(default_factory=dict, repr=False, compare=False)   # derived arrays shared by detectors
 
     def board_in(self, boards) -> np.ndarray:
         """Long bool: the bar's symbol is on one of ``boards``."""
@@ -656,16 +670,99 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
+class _Scopes(threading.local):
+    """The open ``shared_inputs()`` blocks of this thread (innermost last)."""
+
+    def __init__(self):
+        self.stack: list[dict] = []
+
+
+_SCOPES_TL = _Scopes()
+
+
+def _scopes() -> list[dict]:
+    return _SCOPES_TL.stack
+
+
+@contextmanager
+def shared_inputs():
+    """Share ``daily_inputs`` between the detectors of one run by the *identity* of the frames.
+
+    ``detect.run_detectors`` opens this around its detector calls: the validated bars, index bars,
+    benchmark mapping and meta are the same objects for every detector and nobody modifies them
+    meanwhile, so the panel is built once without hashing 1.3 M rows per detector to find it
+    again. The shared arrays are freed when the block ends.
+    """
+    stack = _scopes()
+    stack.append({})
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+def scope_memo(key, keep: tuple, build):
+    """``build()``, shared inside the innermost ``shared_inputs()`` block by ``key``.
+
+    ``keep`` holds the objects whose identity ``key`` stands for (they are kept alive with the entry,
+    so an ``id`` in the key cannot be reused meanwhile). Outside a block this is just ``build()``.
+    """
+    stack = _scopes()
+    if not stack:
+        return build()
+    scope = stack[-1]
+    hit = scope.get(key)
+    if hit is not None and len(hit[0]) == len(keep) and all(a is b for a, b in zip(hit[0], keep)):
+        return hit[1]
+    out = build()
+    scope[key] = (keep, out)
+    return out
+
+
+def sorted_codes(df: pd.DataFrame) -> tuple[np.ndarray, pd.Index] | None:
+    """``(codes, symbols)`` when ``df`` is already ordered by (symbol, ts) with ``ts`` strictly
+    increasing per symbol, else None. ``symbols`` are then sorted and ``codes`` (int64) number the
+    rows' symbols in that order — what ``pd.factorize(df["symbol"], sort=True)`` gives, without a
+    sort. Shared inside ``shared_inputs()``: the symbol column is factorised once per run."""
+    return scope_memo(("sorted_codes", id(df)), (df,), lambda: _sorted_codes(df))
+
+
+def _sorted_codes(df: pd.DataFrame) -> tuple[np.ndarray, pd.Index] | None:
+    codes, uniq = pd.factorize(df["symbol"], sort=False)      # codes in order of appearance
+    codes = codes.astype(np.int64, copy=False)
+    if len(df) < 2:
+        return codes, pd.Index(uniq)
+    if (codes[1:] < codes[:-1]).any():              # boolean comparisons: no int64 temporaries
+        return None
+    labels = list(uniq)
+    if labels != sorted(labels):
+        return None
+    ns = pd.DatetimeIndex(df["ts"]).as_unit("ns").asi8
+    if not np.all((codes[1:] > codes[:-1]) | (ns[1:] > ns[:-1])):
+        return None
+    return codes, pd.Index(uniq)
+
+
+def _small_key(d: Mapping | None) -> tuple:
+    return tuple(sorted((d or {}).items()))
+
+
 def daily_inputs(bars: pd.DataFrame, index_bars: pd.DataFrame | None = None,
                  benchmark: Mapping[str, str] | None = None, meta: pd.DataFrame | None = None,
                  overrides: Mapping[str, str] | None = None,
                  table: Mapping[tuple[str, str], str] | None = None) -> DailyInputs:
     """Build the shared arrays from validated canonical daily bars and the detector context.
 
-    Several detectors run over the same bars in one scan; the last result is kept (one entry,
-    keyed by a content fingerprint of the bars, the index bars and the other arguments) so the
-    panel is built once. ``clear_cache()`` frees it.
+    Several detectors run over the same bars in one scan. Inside ``shared_inputs()`` (as
+    ``run_detectors`` does) the result is kept for the block, keyed by the identity of the frames;
+    otherwise the last result is kept (one entry, keyed by a content fingerprint of the bars, the
+    index bars and the other arguments) so the panel is built once. ``clear_cache()`` frees it.
     """
+    if _scopes():
+        key = ("daily_inputs", id(bars), id(index_bars), id(benchmark), id(meta), _small_key(overrides),
+               _small_key(table))
+        return scope_memo(key, (bars, index_bars, benchmark, meta),
+                          lambda: _daily_inputs(bars, index_bars, benchmark, meta, overrides, table))
     key = (_fingerprint(bars), _fingerprint(index_bars),
            tuple(sorted((benchmark or {}).items())), _meta_key(meta),
            tuple(sorted((overrides or {}).items())), tuple(sorted((table or {}).items())))
@@ -744,17 +841,29 @@ def trailing_robust(packed: np.ndarray, p: np.ndarray, j: np.ndarray, window: in
     if len(p) == 0:
         e = np.array([], dtype=float)
         return e, e, e, e
-    offs = np.arange(-window, 0)
-    rows = p[:, None] + offs[None, :]
-    ok = rows >= 0
-    vals = np.where(ok, packed[np.where(ok, rows, 0), j[:, None]], np.nan)
-    cnt = np.isfinite(vals).sum(axis=1)
+    p = np.asarray(p, dtype=np.int64)
+    j = np.asarray(j, dtype=np.int64)
+    P = packed.shape[0]
+    rows = p[:, None] + np.arange(-window, 0)[None, :]
+    # gather from the symbols × positions layout: each cell's window is then one contiguous run
+    flat = rows + (j * P)[:, None]
+    short = bool((p < window).any())
+    if short:
+        ok = rows >= 0
+        flat[~ok] = 0
+    vals = np.ascontiguousarray(packed.T).ravel().take(flat)   # cells × window, in window order
+    if short:
+        vals[~ok] = np.nan
+    cnt = np.count_nonzero(np.isfinite(vals), axis=1)
     med = _sorted_median(vals, cnt)
     dev = np.abs(vals - med[:, None])
     mad = _sorted_median(dev, cnt)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        meanad = np.nansum(dev, axis=1) / cnt
-    sigma = np.where(mad > 0, 1.4826 * mad, np.where(meanad > 0, 1.2533 * meanad, np.nan))
+    sigma = np.where(mad > 0, 1.4826 * mad, np.nan)
+    zero = np.flatnonzero(~(mad > 0))
+    if len(zero):     # MAD 0 (or no values): 1.2533 · mean absolute deviation (same sums, row by row)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            meanad = np.nansum(dev[zero], axis=1) / cnt[zero]
+        sigma[zero] = np.where(meanad > 0, 1.2533 * meanad, np.nan)
     bad = cnt < max(min_periods, 1)
     for a in (med, mad, sigma):
         a[bad] = np.nan
@@ -762,13 +871,37 @@ def trailing_robust(packed: np.ndarray, p: np.ndarray, j: np.ndarray, window: in
 
 
 def _sorted_median(vals: np.ndarray, cnt: np.ndarray) -> np.ndarray:
-    """Row medians ignoring NaN (NaN sorts last), same as ``np.nanmedian`` but faster."""
+    """Row medians ignoring NaN (NaN sorts last), same as ``np.nanmedian`` but faster (numpy's
+    vectorised sort of short rows beats ``np.partition`` here)."""
     s = np.sort(vals, axis=1)
     c = np.maximum(cnt, 1)
     lo = np.take_along_axis(s, ((c - 1) // 2)[:, None], axis=1)[:, 0]
     hi = np.take_along_axis(s, (c // 2)[:, None], axis=1)[:, 0]
     out = (lo + hi) / 2.0
     out[cnt == 0] = np.nan
+    return out
+
+
+def trailing_median_lower_bound(packed: np.ndarray, window: int) -> np.ndarray:
+    """A cheap lower bound, for every packed cell, of the median of the previous ``window`` values
+    of a *non-negative* series (NaN ignored): the largest minimum over the contiguous blocks of
+    ``s = window − (window − 1) // 2`` rows inside that window.
+
+    Why it is a bound: a block of s finite values out of the window's c values has its minimum at
+    rank ≤ c − s ≤ (c − 1) // 2 (for every c ≤ window), i.e. at or below the lower middle order
+    statistic, hence at or below the median. Missing values and rows before the symbol's first
+    bar count as 0, which only lowers the bound. Used to screen cells before ``trailing_robust``.
+    """
+    from scipy.ndimage import maximum_filter1d, minimum_filter1d
+
+    s = window - (window - 1) // 2
+    x = np.where(np.isfinite(packed), packed, 0.0)
+    # bm[e] = min(x[e-s+1 .. e]): the block ending at row e (rows before 0 count as 0)
+    bm = minimum_filter1d(x, size=s, axis=0, origin=(s - 1) // 2, mode="constant", cval=0.0)
+    k = window - s + 1                       # blocks ending at rows t-k .. t-1 lie inside [t-window, t)
+    mx = maximum_filter1d(bm, size=k, axis=0, origin=(k - 1) // 2, mode="constant", cval=0.0)
+    out = np.zeros_like(x)
+    out[1:] = mx[:-1]
     return out
 
 
@@ -784,29 +917,41 @@ def column_details(n: int, columns: Mapping[str, list], constants: Mapping | Non
     names = list(columns)
     lists = [columns[k] for k in names]
     const = dict(constants or {})
-    out = []
-    for vals in zip(*lists) if lists else ([()] * n):
-        d = dict(zip(names, vals))
-        d.update(const)
-        out.append(d)
-    return out
+    if not lists:
+        return [dict(const) for _ in range(n)]
+    if const:
+        return [{**dict(zip(names, vals)), **const} for vals in zip(*lists)]
+    return [dict(zip(names, vals)) for vals in zip(*lists)]
 
 
 def records_frame(panel: Panel, idx: np.ndarray, kind, magnitude, reference: str, score, p_value,
-                  details: list[dict]) -> list[dict]:
-    """Anomaly record dicts for long rows ``idx`` (start = end = the daily bar's timestamp)."""
-    syms = panel.bars["symbol"].iloc[idx].tolist()
-    ts = panel.bars["ts"].iloc[idx].tolist()
-    kinds = [kind] * len(idx) if isinstance(kind, str) else list(kind)
-    mags = np.broadcast_to(np.asarray(magnitude, dtype=float), (len(idx),))
-    scores = np.broadcast_to(np.asarray(score, dtype=float), (len(idx),))
-    pv = np.broadcast_to(np.asarray(p_value if p_value is not None else np.nan, dtype=float), (len(idx),))
-    out = []
-    for i in range(len(idx)):
-        out.append(dict(symbol=syms[i], kind=kinds[i], start=ts[i], end=ts[i], magnitude=float(mags[i]),
-                        reference=reference, score=float(scores[i]),
-                        p_value=None if not np.isfinite(pv[i]) else float(pv[i]), details=details[i]))
-    return out
+                  details: list[dict]) -> pd.DataFrame:
+    """Anomaly records for long rows ``idx`` (start = end = the daily bar's timestamp), built
+    column-wise: ``start``/``end`` keep the bars' tz-aware datetime64 dtype, so nothing is
+    re-parsed from Timestamp objects; non-finite p-values become NaN."""
+    idx = np.asarray(idx, dtype=np.int64)
+    n = len(idx)
+    sym = panel.bars["symbol"].take(idx).to_numpy()
+    ts = panel.bars["ts"].take(idx).array
+    kinds = [kind] * n if isinstance(kind, str) else list(kind)
+    mags = np.array(np.broadcast_to(np.asarray(magnitude, dtype=float), (n,)))
+    scores = np.array(np.broadcast_to(np.asarray(score, dtype=float), (n,)))
+    pv = np.array(np.broadcast_to(np.asarray(p_value if p_value is not None else np.nan, dtype=float), (n,)))
+    pv[~np.isfinite(pv)] = np.nan
+    det = np.empty(n, dtype=object)
+    det[:] = details
+    return pd.DataFrame({"symbol": pd.array(sym, dtype="str"), "kind": pd.array(kinds, dtype="str"),
+                         "start": ts, "end": ts.copy(), "magnitude": mags,
+                         "reference": pd.array([reference] * n, dtype="str"), "score": scores,
+                         "p_value": pv, "details": det})
+
+
+def concat_records(parts) -> pd.DataFrame | list:
+    """One record frame from ``records_frame`` parts in order (``[]`` when there are none)."""
+    parts = [f for f in parts if len(f)]
+    if not parts:
+        return []
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
 def clean(v, nd: int = 6):
@@ -824,5 +969,6 @@ def clean(v, nd: int = 6):
 
 __all__ = ["EST_WINDOW", "Panel", "wide_panel", "simple_returns", "symbol_info", "assign_benchmarks",
            "index_returns", "interval_market_returns", "market_model_panel", "market_model_loop", "fit_event",
-           "returns_series", "limit_hit_days", "DailyInputs", "daily_inputs", "clear_cache", "records_frame", "clean",
-           "trailing_robust", "t_pvalue", "rounded", "column_details"]
+           "returns_series", "limit_hit_days", "DailyInputs", "daily_inputs", "clear_cache", "shared_inputs", "scope_memo", "sorted_codes",
+           "records_frame", "concat_records", "clean",
+           "trailing_robust", "trailing_median_lower_bound", "t_pvalue", "rounded", "column_details"]

@@ -215,14 +215,39 @@ def _draw(rng: np.random.Generator, v, n: int) -> np.ndarray:
     return np.full(n, float(v))
 
 
+def _random_onsets(duration: int) -> np.ndarray:
+    """The 0-based first bars a random onset may take: the whole move stays inside one session, away
+    from the session's first 5 minutes and from the last 30 minutes of the day."""
+    s = _slot_table("1min")
+    return np.array([j for j in range(s.n) if (j >= 5 and j + duration <= s.first_pm) or
+                     (j >= s.first_pm + 5 and j + duration <= s.n - 30)], dtype=np.int64)
+
+
+def _check_random_onset(p: Plant) -> None:
+    """``BadInput`` for ``onset="random"`` with a duration that fits in no session."""
+    if p.onset != "random":
+        return
+    duration = int(p.duration) if p.kind == "market_wide_drop" else max(int(p.duration), 1)
+    if len(_random_onsets(duration)):
+        return
+    s = _slot_table("1min")
+    longest = max(s.first_pm - 5, (s.n - 30) - (s.first_pm + 5))
+    raise BadInput(f"Plant({p.kind!r}, onset='random', duration={duration}): a {duration}-minute move does "
+                   f"not fit inside one trading session — a random onset keeps the whole move within the "
+                   f"morning (after 09:35) or the afternoon (13:06–14:30), so it can last at most {longest} "
+                   f"minutes; give a shorter duration or a fixed onset such as onset='09:45'")
+
+
 def _onsets(rng: np.random.Generator, onset: str, duration: int, n: int) -> np.ndarray:
     """0-based 1-minute bar index of the first moving bar (onset "HH:MM" or "random")."""
     s = _slot_table("1min")
     if onset == "random":
         # keep the whole move inside one session, away from the first 5 minutes and the close
-        ok = [j for j in range(s.n) if (j >= 5 and j + duration <= s.first_pm) or
-              (j >= s.first_pm + 5 and j + duration <= s.n - 30)]
-        return rng.choice(np.array(ok), size=n)
+        ok = _random_onsets(duration)
+        if not len(ok):
+            raise BadInput(f"onset='random': a {duration}-minute move does not fit inside one trading "
+                           "session; give a shorter duration or a fixed onset")
+        return rng.choice(ok, size=n)
     try:
         hh, mm = (int(x) for x in onset.split(":"))
     except ValueError:
@@ -285,6 +310,8 @@ def simulate_market(n_symbols: int = 50, n_days: int = 21, freq: str = "1min", s
     vshape = 0.6 + 2.5 * np.exp(-np.arange(B) / 20.0) + 1.0 * np.exp(-(B - 1 - np.arange(B)) / 15.0)
     vshape[s1.first_pm] *= 1.5
     plants = _resolve_plants(events, symbols, days, KINDS)
+    for p in plants:
+        _check_random_onset(p)
     h_m, h_s = 0.0, rng.normal(0, 0.3, S)
     out = {k: np.empty((S, D, B)) for k in ("open", "high", "low", "close", "volume", "amount")}
     pcs = np.empty((S, D))
@@ -646,7 +673,8 @@ def simulate_daily(n_symbols: int = 300, n_days: int = 260, seed: int = 0, start
         r = beta * m[d] + idio[:, d] * eps[:, d]
         op = pc * np.exp(0.4 * sig[:, d] * gap_e[:, d] + beta * m[d] * 0.3)
         kind = ev_kind[:, d]
-        r = np.where(kind == code["slow_bleed"], r + np.log(1 - ev_depth[:, d]), r)
+        with np.errstate(invalid="ignore", divide="ignore"):   # other kinds' depths (a 6× surge) are not used here
+            r = np.where(kind == code["slow_bleed"], r + np.log(1 - ev_depth[:, d]), r)
         cl = pc * np.exp(r)
         hi = np.maximum(op, cl) * np.exp(0.5 * sig[:, d] * wick_h[:, d])
         lo = np.minimum(op, cl) * np.exp(-0.5 * sig[:, d] * wick_l[:, d])

@@ -155,6 +155,18 @@ def test_bad_plants_are_rejected():
         simulate_market(2, 1, freq="30min")
 
 
+def test_random_onset_that_fits_no_session_is_bad_input():
+    # a random onset keeps the whole move inside the morning or the afternoon: 115 minutes at most
+    with pytest.raises(BadInput, match=r"120-minute move does not fit inside one trading session.*at most 115"):
+        simulate_market(2, 1, events=[Plant("slow_bleed", day=-1, onset="random")])
+    with pytest.raises(BadInput, match="does not fit"):
+        simulate_market(2, 1, events=[Plant("market_wide_drop", day=-1, onset="random", duration=200)])
+    bars, truth = simulate_market(3, 1, events=[Plant("slow_bleed", day=-1, onset="random", duration=115)])
+    assert len(truth) == 3 and (truth["onset"].dt.strftime("%H:%M") == "09:36").all()
+    bars, truth = simulate_market(3, 1, events=[Plant("slow_bleed", day=-1, onset="09:45")])   # fixed: as before
+    assert len(truth) == 3
+
+
 def test_simulate_daily_bars_index_and_truth():
     events = [Plant("cliff", day=-1, symbols=5, depth=0.09, recovery=0.6),
               Plant("limit_down_lock", day=-2, symbols=["000001"]),

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Iterable, Mapping
 import pandas as pd
 
 from ..errors import BadInput, ConfigError
-from ..schema import PRICE_COLUMNS, anomalies_frame, empty_anomalies, validate_bars
+from ..schema import ANOMALY_COLUMNS, PRICE_COLUMNS, anomalies_frame, empty_anomalies, validate_bars
 
 
 @dataclass
@@ -58,6 +58,10 @@ def prepare_bars(bars: pd.DataFrame, freq: str) -> pd.DataFrame:
     if present:
         bars = bars.dropna(subset=present)
     out = validate_bars(bars, freq="daily" if freq == "daily" else "1min", origin="bars")
+    from ..marketmodel import sorted_codes
+
+    if sorted_codes(out) is not None:     # already in (symbol, ts) order: the sort would copy it unchanged
+        return out
     return out.sort_values(["symbol", "ts"], kind="stable").reset_index(drop=True)
 
 
@@ -121,15 +125,34 @@ def available(freq: str | None = None) -> list[str]:
 
 def run_detectors(bars: pd.DataFrame, detectors: Iterable[Detector],
                   context: Context | None = None) -> pd.DataFrame:
-    """Run several detectors over the same bars and return one sorted anomaly frame."""
+    """Run several detectors over the same bars and return one sorted anomaly frame.
+
+    The bars are validated once per frequency, the daily detectors share one set of panel arrays
+    (``marketmodel.shared_inputs``), and the records are typed and sorted once at the end — the
+    result is the same as concatenating every ``detector.detect(bars, context)`` and sorting.
+    """
+    from ..marketmodel import shared_inputs
+
     detectors = list(detectors)
-    # Validate once per frequency, not once per detector (it is the costliest shared step).
-    clean = {f: prepare_bars(bars, f) for f in {d.freq for d in detectors}}
-    frames = [d.detect(clean[d.freq], context, validated=True) for d in detectors]
-    frames = [f for f in frames if len(f)]
+    frames = []
+    ctx = context or Context()
+    with shared_inputs():
+        # Validate once per frequency, not once per detector (it is the costliest shared step).
+        clean = {f: prepare_bars(bars, f) for f in dict.fromkeys(d.freq for d in detectors)}
+        for d in detectors:
+            if type(d).detect is not Detector.detect:       # a subclass with its own detect(): honour it
+                out = d.detect(clean[d.freq], context, validated=True)
+            elif clean[d.freq].empty:
+                continue
+            else:
+                out = d._detect(clean[d.freq], ctx)
+                if not isinstance(out, pd.DataFrame) or list(out.columns) != ANOMALY_COLUMNS:
+                    out = anomalies_frame(out)
+            if len(out):
+                frames.append(out)
     if not frames:
         return empty_anomalies()
-    return anomalies_frame(pd.concat(frames, ignore_index=True))
+    return anomalies_frame(frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True))
 
 
 def _load_builtin() -> None:

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..marketmodel import (EST_WINDOW, DailyInputs, daily_inputs, market_model_panel, records_frame, rounded,
-                           t_pvalue, trailing_robust)
+from ..marketmodel import (EST_WINDOW, DailyInputs, concat_records, daily_inputs, market_model_panel, records_frame,
+                           rounded, t_pvalue, trailing_robust)
 from .base import Context, Detector, register
 
 
@@ -116,7 +116,7 @@ class RangeDetector(Detector):
         return range_records(inp, self)
 
 
-def range_records(inp: DailyInputs, det: RangeDetector) -> list[dict]:
+def range_records(inp: DailyInputs, det: RangeDetector):
     p = inp.panel
     o, h, l, c, pc = (p.col_values(k) for k in ("open", "high", "low", "close", "prev_close"))
     good = np.isfinite(pc) & (pc > 0) & ~inp.unreliable
@@ -152,7 +152,7 @@ def range_records(inp: DailyInputs, det: RangeDetector) -> list[dict]:
     vmed = trailing_robust(p.packed(vol), p.pos[all_idx], p.col[all_idx], 20, 10)[0]
     prow = p.packed_rows()
     dstr = p.day_str
-    records: list[dict] = []
+    records = []
     at = 0
     for kind, x, idx, z, med, mad, cnt, share, sign in found:
         n = len(idx)
@@ -173,13 +173,12 @@ def range_records(inp: DailyInputs, det: RangeDetector) -> list[dict]:
         stat = "low_vs_prev_close" if sign < 0 else "high_vs_prev_close"
         formula = ("robust_z = (x - median) / (1.4826 * MAD) over the previous window bars, "
                    f"x = {'low' if sign < 0 else 'high'} / prev_close - 1")
-        details = []
-        for k in range(n):
-            d = {"statistic": stat, "formula": formula}
-            d.update({name: v[k] for name, v in cols.items()})
-            d.update({"window": int(cnt[k]), "window_start": wstart[k], "window_end": wend[k],
-                      "z_threshold": det.z_threshold, "min_move": det.min_move,
-                      "min_retrace": det.min_retrace, "market_model": mm[k]})
-            details.append(d)
-        records += records_frame(p, idx, kind, x[idx], "prev_close", z, None, details)
-    return records
+        names = list(cols)
+        head = {"statistic": stat, "formula": formula}
+        tail = {"z_threshold": det.z_threshold, "min_move": det.min_move, "min_retrace": det.min_retrace}
+        details = [{**head, **dict(zip(names, vals)), "window": w, "window_start": ws, "window_end": we, **tail,
+                    "market_model": m}
+                   for vals, w, ws, we, m in zip(zip(*cols.values()), cnt.astype(int).tolist(), wstart.tolist(),
+                                                 wend.tolist(), mm)]
+        records.append(records_frame(p, idx, kind, x[idx], "prev_close", z, None, details))
+    return concat_records(records)

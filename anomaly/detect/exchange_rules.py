@@ -42,7 +42,8 @@ import numpy as np
 import pandas as pd
 
 from .. import rules
-from ..marketmodel import DailyInputs, assign_benchmarks, column_details, daily_inputs, records_frame, rounded
+from ..marketmodel import (DailyInputs, assign_benchmarks, column_details, concat_records, daily_inputs,
+                           records_frame, rounded)
 from .base import Context, Detector, register
 
 log = logging.getLogger("anomaly.detect")
@@ -69,7 +70,17 @@ def regulator_index(inp: DailyInputs) -> pd.Series:
 
 
 def daily_deviation(inp: DailyInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Series]:
-    """Long arrays (d, clipped stock return, index return) and the index used per symbol."""
+    """Long arrays (d, clipped stock return, index return) and the index used per symbol (computed
+    once per ``DailyInputs``: ``deviation`` and ``lhb`` both need them; the arrays are read-only)."""
+    hit = inp.memo.get("daily_deviation")
+    if hit is None:
+        hit = inp.memo["daily_deviation"] = _daily_deviation(inp)
+        for a in hit[:3]:
+            a.flags.writeable = False
+    return hit
+
+
+def _daily_deviation(inp: DailyInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Series]:
     p = inp.panel
     idx_ids = regulator_index(inp)
     r_idx = np.full(len(p.bars), np.nan)
@@ -132,8 +143,8 @@ class LimitDetector(Detector):
                                   zip(lp[idx], c[idx], closed[idx])]},
                     {"side": side, "touched": True,
                      "formula": "limit price = round_half_up(prev_close * (1 ± limit), 0.01)"})
-                out += records_frame(p, idx, kind, mag, "prev_close", mag / lim["pct"][idx], None, details)
-        return out
+                out.append(records_frame(p, idx, kind, mag, "prev_close", mag / lim["pct"][idx], None, details))
+        return concat_records(out)
 
 
 def _limit_statement(side: str, price: float, close: float, closed: bool) -> str:
@@ -182,26 +193,37 @@ class DeviationDetector(Detector):
             return []
         inp = daily_inputs(bars, ctx.index_bars, ctx.benchmark, ctx.meta)
         d, rs, ri, idx_ids = daily_deviation(inp)
-        out = _abnormal_3d(inp, d, rs, ri, idx_ids)
+        out = [_abnormal_3d(inp, d, rs, ri, idx_ids)]
         for name in ("serious_10d", "serious_30d"):
-            out += _serious(inp, d, rs, ri, idx_ids, name)
-        return out
+            out.append(_serious(inp, d, rs, ri, idx_ids, name))
+        return concat_records(out)
+
+
+def _symbol_index_info(inp: DailyInputs, idx_ids: pd.Series) -> tuple[list, list]:
+    """Per panel symbol: the index its deviation uses and whether that is the regulator's index."""
+    memo = inp.memo.get("window_index_info")
+    if memo is not None and memo[0] is idx_ids:
+        return memo[1]
+    used = [idx_ids.get(sym) for sym in inp.panel.symbols]
+    reg = [u == rules.REGULATOR_INDEX.get((ex, bd)) for u, ex, bd in
+           zip(used, inp.info["exchange"].tolist(), inp.info["board"].tolist())]
+    inp.memo["window_index_info"] = (idx_ids, (used, reg))
+    return used, reg
 
 
 def _window_details(inp, i, length, d, rs, ri, idx_ids, thr, rule) -> dict:
     p = inp.panel
-    rows_long = np.arange(i - length + 1, i + 1)      # long rows of the same symbol (contiguous)
-    days = p.day_str[p.row[rows_long]]
-    sym = p.bars["symbol"].iloc[i]
-    used = idx_ids.get(sym)
-    return {"window_days": int(length), "window_start": days[0], "window_end": days[-1],
-            "cumulative_deviation": rounded([d[rows_long].sum()])[0],
-            "daily_deviations": rounded(d[rows_long]),
-            "stock_returns": rounded(rs[rows_long]),
-            "index_returns": rounded(ri[rows_long]),
-            "index": used,
-            "index_is_regulator": used == rules.REGULATOR_INDEX.get((inp.info.loc[sym, "exchange"],
-                                                                     inp.info.loc[sym, "board"])),
+    lo = i - length + 1                               # long rows lo..i: the same symbol (contiguous)
+    used, reg = _symbol_index_info(inp, idx_ids)
+    c = p.col[i]
+    ds = p.day_str
+    return {"window_days": int(length), "window_start": ds[p.row[lo]], "window_end": ds[p.row[i]],
+            "cumulative_deviation": rounded([d[lo:i + 1].sum()])[0],
+            "daily_deviations": rounded(d[lo:i + 1]),
+            "stock_returns": rounded(rs[lo:i + 1]),
+            "index_returns": rounded(ri[lo:i + 1]),
+            "index": used[c],
+            "index_is_regulator": reg[c],
             "threshold": thr, "label": rule.label, "rule": rule.source, "board": inp.board[i],
             "st": bool(inp.st[i]),
             "formula": "deviation = stock return (±limit when closed at the limit) - index return; "
@@ -328,8 +350,8 @@ def _serious(inp: DailyInputs, d, rs, ri, idx_ids, name: str) -> list[dict]:
         mags = best[k]
         details = [_window_details(inp, i, int(ln[j]), d, rs, ri, idx_ids, float(thr[j]), rows[src[i]])
                    for i, j in zip(idx, k)]
-        out += records_frame(p, idx, name, mags, "prev_close", mags / np.abs(thr[k]), None, details)
-    return out
+        out.append(records_frame(p, idx, name, mags, "prev_close", mags / np.abs(thr[k]), None, details))
+    return concat_records(out)
 
 
 # --- 龙虎榜 ---------------------------------------------------------------------------------------
@@ -382,7 +404,7 @@ class LhbDetector(Detector):
                 "board": inp.board[idx].tolist()},
                 {"note": LHB_NOTE,
                  "formula": "deviation = stock return (±limit when closed at the limit) - index return"})
-            out += records_frame(p, idx, "deviation_1d_lhb", d[idx], "prev_close", d[idx] / tdev[idx], None, det)
+            out.append(records_frame(p, idx, "deviation_1d_lhb", d[idx], "prev_close", d[idx] / tdev[idx], None, det))
         else:
             log.info("lhb: no index bars; the ±7 %% deviation screen is skipped")
         with np.errstate(invalid="ignore"):
@@ -393,7 +415,7 @@ class LhbDetector(Detector):
             "threshold": tamp[idx].tolist(), "board": inp.board[idx].tolist(),
             "close_return": rounded(inp.ret[idx])},
             {"note": LHB_NOTE, "formula": "amplitude = (high - low) / low"})
-        out += records_frame(p, idx, "amplitude_lhb", amp[idx], "day_low", amp[idx] / tamp[idx], None, det)
+        out.append(records_frame(p, idx, "amplitude_lhb", amp[idx], "day_low", amp[idx] / tamp[idx], None, det))
         with np.errstate(invalid="ignore"):
             m = ok & (tov >= ttov - TOL)
         idx = np.flatnonzero(m)
@@ -401,5 +423,5 @@ class LhbDetector(Detector):
             "turnover": rounded(tov[idx]), "threshold": ttov[idx].tolist(), "board": inp.board[idx].tolist(),
             "close_return": rounded(inp.ret[idx])},
             {"note": LHB_NOTE, "formula": "turnover = volume / free-float shares (the bars' turnover column, %)"})
-        out += records_frame(p, idx, "turnover_lhb", tov[idx], "free_float", tov[idx] / ttov[idx], None, det)
-        return out
+        out.append(records_frame(p, idx, "turnover_lhb", tov[idx], "free_float", tov[idx] / ttov[idx], None, det))
+        return concat_records(out)

@@ -40,12 +40,11 @@ import pandas as pd
 from scipy.special import ndtr
 
 from ..errors import ConfigError
-from ..intraday import (Panel, infer_freq, path_arrays, profile_arrays, running_level, to_panel,
-                        validate_intraday)
+from ..intraday import Panel, detector_panel, path_arrays, profile_arrays, running_level
 from ..rules import limit_pct, limit_price
 from .base import Context, Detector, register
 
-_MAX_CELLS = 4_000_000      # symbols per chunk × days × bars; bounds memory at ~0.5 GB
+_MAX_CELLS = 1_000_000      # symbols per chunk × days × bars; bounds the working arrays at ~10 MB each
 
 
 @register
@@ -94,21 +93,19 @@ class IntradayCliff(Detector):
             raise ConfigError("detector 'cliff': lookback_days ≥ 1 and prior_bars ≥ 0 required")
 
     def _detect(self, bars: pd.DataFrame, ctx: Context) -> pd.DataFrame | list:
-        freq = self.bar_freq or infer_freq(bars)
+        freq, _, rows = detector_panel(bars, self.bar_freq)
         if freq not in ("1min", "5min"):
             raise ConfigError(f"detector 'cliff' works on 1min or 5min bars, got {freq}")
-        clean = validate_intraday(bars, freq, check_generic=False)
-        panel = to_panel(clean, freq)
-        syms = pd.Series(panel.symbols.astype(str))
+        syms = pd.Series(rows.symbols.astype(str))
         board = ctx.board_of(syms).to_numpy()
         is_st = ctx.is_st_of(syms).to_numpy()
         min_move = np.where(board == "main", self.min_move_main, self.min_move_growth)
-        S, D, B = panel.shape
+        S, D, B = rows.shape
         step = max(1, _MAX_CELLS // max(D * B, 1))
         out: list[pd.DataFrame] = []
-        for lo in range(0, S, step):
-            idx = np.arange(lo, min(S, lo + step))
-            out += self._scan(panel.take(idx), min_move[idx], board[idx], is_st[idx])
+        for lo in range(0, S, step):     # symbols are independent: one block of them at a time
+            hi = min(S, lo + step)
+            out += self._scan(rows.chunk(lo, hi), min_move[lo:hi], board[lo:hi], is_st[lo:hi])
         return pd.concat(out, ignore_index=True) if out else []
 
     # --- the vectorised core --------------------------------------------------------------------
@@ -129,37 +126,57 @@ class IntradayCliff(Detector):
         G = np.zeros((S, D, B + 1))
         np.cumsum(prof.shape, axis=-1, out=G[..., 1:])
         P = a.P
-        valid_day = np.isfinite(P[..., :1])
-        tick = (0.5 * 0.01 / np.exp(P)) ** 2                                # half a cent, squared
+        Pf = P.reshape(-1)
+        valid_day = np.isfinite(P[..., :1]).reshape(-1)                     # per symbol-day
+        # tick = (half a cent / price)², the path's floor variance; only read at a few positions
+        tick = _Gather(Pf, lambda v: (0.5 * 0.01 / np.exp(v)) ** 2)
+        levf, Gf = lev.reshape(-1), G.reshape(-1)
         nbars = sorted({max(1, math.ceil(w / minutes)) for w in self.windows})
-        recs: list[pd.DataFrame] = []
-        for sgn, kind in ((-1.0, "cliff"), (1.0, "spike")):
-            if sgn > 0 and not self.spikes:
+        W = B + 1
+        signs = [(-1.0, "cliff")] + ([(1.0, "spike")] if self.spikes else [])
+        # "adverse" coordinates Y = −sgn·P: the move of interest is a fall of Y (read where needed)
+        Y = {sgn: _Gather(Pf, (lambda g: lambda v: g * v)(-sgn)) for sgn, _ in signs}
+        cover = {sgn: np.zeros((S, D, B + 2), dtype=np.int32) for sgn, _ in signs}
+        best = {sgn: np.full((S, D, W), np.inf) for sgn, _ in signs}
+        best_n = {sgn: np.zeros((S, D, W), dtype=np.int32) for sgn, _ in signs}
+        # A window is flagged only if its move is at least min_move, i.e. |log move| ≥ log1p(min_move):
+        # that screen (with a relative slack for rounding) leaves few cells, where z is then computed
+        # exactly as z = ΔY / sqrt(lev² · Σg + tick) at the window's start.
+        screen = math.log1p(float(np.min(min_move))) * (1 - 1e-9) if len(min_move) else np.inf
+        for n in nbars:
+            if n > B:
                 continue
-            Y = -sgn * P                      # "adverse" coordinates: the move of interest is a fall of Y
-            cover = np.zeros((S, D, B + 2), dtype=np.int32)
-            best = np.full((S, D, B + 1), np.inf)
-            best_n = np.zeros((S, D, B + 1), dtype=np.int32)
-            for n in nbars:
-                if n > B:
-                    continue
-                mv = Y[..., n:] - Y[..., :-n]
-                var = lev[..., :-n] ** 2 * (G[..., n:] - G[..., :-n]) + tick[..., :-n]
+            with np.errstate(invalid="ignore"):
+                cand = np.flatnonzero(np.abs(P[..., n:] - P[..., :-n]) >= screen)
+            if not len(cand):
+                continue
+            r, k = np.divmod(cand, W - n)
+            start = r * W + k                      # window start position in the flat (S·D, W) path
+            end = start + n
+            with np.errstate(invalid="ignore", divide="ignore"):
+                sq = np.sqrt(levf[start] ** 2 * (Gf[end] - Gf[start]) + tick[start])
+            for sgn, kind in signs:
+                mv = Y[sgn][end] - Y[sgn][start]
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    z = mv / np.sqrt(var)
-                size = np.expm1(-mv)               # the move as a positive fraction of the start level
-                flag = (z <= -self.z) & (size >= min_move[:, None, None]) & valid_day
-                zf = np.where(flag, z, np.inf)
-                better = zf < best[..., n:]
-                best[..., n:] = np.where(better, zf, best[..., n:])
-                best_n[..., n:] = np.where(better, n, best_n[..., n:])
-                f = flag.astype(np.int32)
-                cover[..., 1:B - n + 2] += f       # window ending at position j covers bars j-n+1..j
-                cover[..., n + 1:B + 2] -= f
-            covered = np.cumsum(cover, axis=-1)[..., :B + 1] > 0
+                    z = mv / sq
+                    size = np.expm1(-mv)           # the move as a positive fraction of the start level
+                    flag = (z <= -self.z) & (size >= min_move[r // D]) & valid_day[r]
+                if not flag.any():
+                    continue
+                rr, kk, zz, e = r[flag], k[flag], z[flag], end[flag]     # e: position j of the window's end
+                bf, bn = best[sgn].reshape(-1), best_n[sgn].reshape(-1)
+                better = zz < bf[e]
+                bf[e[better]] = zz[better]
+                bn[e[better]] = n
+                cf = cover[sgn].reshape(-1)        # window ending at position j covers bars j-n+1..j
+                cf[rr * (B + 2) + kk + 1] += 1
+                cf[rr * (B + 2) + kk + n + 1] -= 1
+        recs: list[pd.DataFrame] = []
+        for sgn, kind in signs:
+            covered = np.cumsum(cover[sgn], axis=-1)[..., :B + 1] > 0
             if covered.any():
-                recs.append(self._episodes(p, a, covered, best, best_n, Y, lev, G, tick, sgn, kind, prof,
-                                       min_move, board, is_st, nbars))
+                recs.append(self._episodes(p, a, covered, best[sgn], best_n[sgn], Y[sgn], lev, G, tick, sgn,
+                                           kind, prof, min_move, board, is_st, nbars))
         return recs
 
     def _episodes(self, p: Panel, a, covered, best, best_n, Y, lev, G, tick, sgn, kind, prof,
@@ -176,7 +193,7 @@ class IntradayCliff(Detector):
         row = pos[starts] // W
         b0 = pos[starts] % W                                 # first covered bar (1-based position)
         b1 = np.append(pos[starts[1:] - 1], pos[-1]) % W     # last covered bar
-        Yf = Y.reshape(-1)
+        Yf = Y                                               # Y[i] = −sgn · P[i] (flat positions)
         # trough of the path inside the episode
         order = np.lexsort((Yf[pos], ep))
         first = np.r_[0, np.flatnonzero(np.diff(ep[order])) + 1]
@@ -195,7 +212,7 @@ class IntradayCliff(Detector):
         ok = cand >= (b0 - 1)[:, None]
         cand = np.maximum(cand, 0)
         base = (row * W)[:, None]
-        levf, Gf, tf = lev.reshape(-1), G.reshape(-1), tick.reshape(-1)
+        levf, Gf, tf = lev.reshape(-1), G.reshape(-1), tick
         yT = Yf[row * W + T][:, None]
         fall = Yf[base + cand] - yT
         zc = np.where(ok, fall / np.sqrt(off), -np.inf)
@@ -272,6 +289,17 @@ class IntradayCliff(Detector):
             if lim is not None:
                 out[e] = bool(abs(ext_price[e] - limit_price(float(pc[e]), lim, up=sgn > 0)) < 0.005)
         return out
+
+
+class _Gather:
+    """A flat array only ever read at a few positions: ``g[idx]`` = ``fn(base[idx])``, elementwise the
+    same numbers as ``fn(base)[idx]`` without computing ``fn`` over the whole panel."""
+
+    def __init__(self, base: np.ndarray, fn):
+        self.base, self.fn = base, fn
+
+    def __getitem__(self, idx):
+        return self.fn(self.base[idx])
 
 
 def _floats(a: np.ndarray) -> list:

@@ -41,13 +41,13 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BadInput, ConfigError
-from ..intraday import Panel, infer_freq, path_arrays, profile_arrays, to_panel, validate_intraday
+from ..intraday import Panel, detector_panel, path_arrays, profile_arrays
 from .base import Context, Detector, register
 
 __all__ = ["LeeMykland", "lee_mykland", "lm_constants", "lm_critical_value", "lm_pvalue", "lm_window"]
 
 _C = math.sqrt(2.0 / math.pi)
-_MAX_CELLS = 4_000_000
+_MAX_CELLS = 1_000_000      # symbols per chunk × days × bars
 
 
 def lm_window(n_per_day: int) -> int:
@@ -169,14 +169,12 @@ class LeeMykland(Detector):
             raise ConfigError("detector 'lee_mykland': min_periods must be at least 2")
 
     def _detect(self, bars: pd.DataFrame, ctx: Context) -> pd.DataFrame | list:
-        freq = self.bar_freq or infer_freq(bars)
+        freq, _, rows = detector_panel(bars, self.bar_freq)
         if freq not in ("1min", "5min"):
             raise ConfigError(f"detector 'lee_mykland' works on 1min or 5min bars, got {freq}")
-        clean = validate_intraday(bars, freq, check_generic=False)
-        panel = to_panel(clean, freq)
-        S, D, B = panel.shape
+        S, D, B = rows.shape
         step = max(1, _MAX_CELLS // max(D * B, 1))
-        out = [self._scan(panel.take(np.arange(lo, min(S, lo + step)))) for lo in range(0, S, step)]
+        out = [self._scan(rows.chunk(lo, min(S, lo + step))) for lo in range(0, S, step)]
         out = [f for f in out if len(f)]
         return pd.concat(out, ignore_index=True) if out else []
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..marketmodel import column_details, daily_inputs, records_frame, rounded, trailing_robust
+from ..marketmodel import (column_details, concat_records, daily_inputs, records_frame, rounded,
+                           trailing_median_lower_bound, trailing_robust)
 from .base import Context, Detector, register
 
 
@@ -68,17 +69,18 @@ class VolumeSurgeDetector(Detector):
         # volume where the bar reports it (shares), else amount (yuan) — each against its own history
         for measure, series, use in (("volume", vol, np.isfinite(vol)), ("amount", amt, ~np.isfinite(vol))):
             if use.any():
-                out += self._surges(inp, measure, series, use, vol, amt)
-        return out
+                out.append(self._surges(inp, measure, series, use, vol, amt))
+        return concat_records(out)
 
     def _surges(self, inp, measure, base, use, vol, amt):
         p = inp.panel
-        # screen: the trailing median is at least the trailing minimum, so ratio ≥ threshold needs
-        # v ≥ threshold × min; the exact median is then computed for the survivors only
+        # screen: ratio ≥ threshold needs v ≥ threshold × median ≥ threshold × a cheap lower bound
+        # of the trailing median (``trailing_median_lower_bound``, with a relative slack for rounding);
+        # the exact median is then computed for the survivors only
         pv = p.packed(base)
-        tmin = p.from_packed(trailing_min(pv, self.window))
+        lb = p.from_packed(trailing_median_lower_bound(pv, self.window))
         with np.errstate(invalid="ignore"):
-            cand = np.flatnonzero(use & (base >= self.ratio_threshold * tmin))
+            cand = np.flatnonzero(use & (base >= self.ratio_threshold * lb * (1.0 - 1e-9)))
         if not len(cand):
             return []
         med = trailing_robust(pv, p.pos[cand], p.col[cand], self.window, self.min_periods)[0]
