@@ -68,10 +68,12 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import gc
 import json
 import math
 import re
 from dataclasses import dataclass, field
+from contextlib import contextmanager
 from dataclasses import replace as dataclasses_replace
 from functools import lru_cache
 from typing import Mapping
@@ -82,8 +84,9 @@ import pandas as pd
 from . import calendar
 from .errors import BadInput
 from .eventstudy import DEFAULT_ESTIMATION, DEFAULT_WINDOWS, daily_returns, event_study, window_label
-from .news import (CLARIFICATION_CUES, REACTION_CUES, RUMOR_CUES, company_aliases, collapse_near_duplicates,
-                   entity_relevance, find_cues, is_company_own, known_companies, norm_text)
+from .news import (CLARIFICATION_CUES, REACTION_CUES, RUMOR_CUES, char_ngrams, collapse_near_duplicates,
+                   company_aliases, entity_relevance, find_cues, is_company_own, known_companies, norm_text,
+                   normalise_title)
 from .schema import ANOMALY_COLUMNS, NEWS_COLUMNS, TZ, anomalies_frame, validate_news
 
 ROLES = ("precursor", "concurrent", "response", "clarification")
@@ -243,6 +246,7 @@ def _lag(a: dt.date, b: dt.date) -> int:
     return bisect.bisect_left(days, b) - bisect.bisect_left(days, a)
 
 
+@lru_cache(maxsize=8192)
 def _at(d: dt.date, t: dt.time) -> pd.Timestamp:
     return pd.Timestamp(dt.datetime.combine(d, t)).tz_localize(TZ)
 
@@ -325,7 +329,16 @@ def _num(x, digits: int = 6):
 
 
 def _jsonable(obj, digits: int = 6):
-    if obj is None or isinstance(obj, (bool, str)):
+    t = type(obj)                       # exact built-in types first (the bulk of an event), same results
+    if t is str or obj is None or t is bool or t is int:
+        return obj
+    if t is float:
+        return _num(obj, digits)
+    if t is dict:
+        return {k if type(k) is str else str(k): _jsonable(v, digits) for k, v in obj.items()}
+    if t is list:
+        return [_jsonable(v, digits) for v in obj]
+    if isinstance(obj, (bool, str)):
         return obj
     if isinstance(obj, (np.bool_,)):
         return bool(obj)
@@ -334,7 +347,7 @@ def _jsonable(obj, digits: int = 6):
     if isinstance(obj, (float, np.floating)):
         return _num(obj, digits)
     if isinstance(obj, pd.Timestamp):
-        return None if pd.isna(obj) else obj.isoformat()
+        return None if pd.isna(obj) else _iso(obj)
     if isinstance(obj, (dt.datetime, dt.date)):
         return obj.isoformat()
     if isinstance(obj, Mapping):
@@ -349,6 +362,20 @@ def _jsonable(obj, digits: int = 6):
     except (TypeError, ValueError):
         pass
     return str(obj)
+
+
+def _iso(t: pd.Timestamp) -> str:
+    """``t.isoformat()``, memoised on (instant, zone, unit): records and items share their times."""
+    key = (t.value, t.tz, t.unit)
+    got = _ISO.get(key)
+    if got is None:
+        if len(_ISO) > 100_000:
+            _ISO.clear()
+        got = _ISO[key] = t.isoformat()
+    return got
+
+
+_ISO: dict = {}
 
 
 def _pct(x, digits: int = 2, sign: bool = True) -> str:
@@ -462,19 +489,33 @@ def _meet_ns(local: np.ndarray) -> np.ndarray:
     return np.where(~trading | (tod >= close), nxt + o, same)
 
 
-def _intervals(ts: pd.Series, precision: pd.Series):
-    """``publish_interval`` and ``meets_market`` for a whole column at once (tz-aware Series)."""
-    local = ts.dt.tz_convert(TZ).dt.tz_localize(None).astype("datetime64[ns]").to_numpy().astype(np.int64)
-    prec = precision.to_numpy().astype(str)
+def _interval_ns(local: np.ndarray, is_day: np.ndarray, is_session: np.ndarray, meet_hi: bool = False):
+    """``publish_interval`` and the earliest meeting time on naive local wall-clock nanoseconds:
+    (lo, hi, meet_lo) — and meet_hi when asked."""
     day = local // _DAY_NS * _DAY_NS
     tod = local - day
     bounds = np.array([0, int(9.5 * _H), int(11.5 * _H), 13 * _H, 15 * _H, _DAY_NS], dtype=np.int64)
     seg_end = day + bounds[np.searchsorted(bounds, tod, side="right").clip(max=len(bounds) - 1)]
-    lo = np.where(prec == "day", day, local)
-    hi = np.where(prec == "day", day + _DAY_NS, np.where(prec == "session", seg_end, local))
-    exact = hi == lo
+    lo = np.where(is_day, day, local)
+    hi = np.where(is_day, day + _DAY_NS, np.where(is_session, seg_end, local))
     m_lo = _meet_ns(lo)
-    m_hi = np.where(exact, m_lo, _meet_ns(hi - 1000))
+    if not meet_hi:
+        return lo, hi, m_lo
+    exact = hi == lo
+    return lo, hi, m_lo, np.where(exact, m_lo, _meet_ns(hi - 1000))
+
+
+def _localize(local: np.ndarray) -> np.ndarray:
+    """UTC nanoseconds of naive Shanghai wall-clock nanoseconds (``tz_localize``: raises on a local
+    time a clock change skipped, as the straightforward path does)."""
+    return pd.DatetimeIndex(np.asarray(local, dtype="datetime64[ns]")).tz_localize(TZ).asi8
+
+
+def _intervals(ts: pd.Series, precision: pd.Series):
+    """``publish_interval`` and ``meets_market`` for a whole column at once (tz-aware Series)."""
+    local = ts.dt.tz_convert(TZ).dt.tz_localize(None).astype("datetime64[ns]").to_numpy().astype(np.int64)
+    prec = precision.to_numpy().astype(str)
+    lo, hi, m_lo, m_hi = _interval_ns(local, prec == "day", prec == "session", meet_hi=True)
 
     def back(v):
         return pd.Series(pd.to_datetime(v).tz_localize(TZ), index=ts.index)
@@ -536,12 +577,17 @@ def _time_role(pub_lo: pd.Timestamp, pub_hi: pd.Timestamp, exact: bool, ev: _Eve
     return "concurrent"
 
 
-def _timing(item, role: str, ev: _Event, cfg: LinkConfig) -> tuple[float, str]:
-    """Timing factor in [0, 1] and the sentence that says where the item sits in market time."""
-    tw = cfg.timing
+def _pydt(t) -> dt.datetime:
+    """A ``datetime`` for a Timestamp (same wall clock, same zone; formatting it is much cheaper)."""
+    return t.to_pydatetime(warn=False) if isinstance(t, pd.Timestamp) else t
+
+
+def _timing_parts(item) -> tuple:
+    """The item-only half of ``_timing``: precision, the sentence placing the item in market time, and
+    the dates the event-dependent half needs."""
     prec = item["ts_precision"]
     exact = prec in ("second", "minute")
-    pub_lo, meet_lo = item["pub_lo"], item["meet_lo"]
+    pub_lo, meet_lo = _pydt(item["pub_lo"]), _pydt(item["meet_lo"])
     d = pub_lo.date()
     if prec == "day":
         when = f"time known only to the day ({d})"
@@ -559,9 +605,21 @@ def _timing(item, role: str, ev: _Event, cfg: LinkConfig) -> tuple[float, str]:
     if meet_lo != pub_lo and (exact or prec == "session"):
         meets = (f"; meets the market at {_hm(meet_lo)}" if meet_lo.date() == d and meet_lo.time() != _OPEN
                  else f"; meets the market at the {meet_lo.date()} {_hm(meet_lo)} open")
+    md = meet_lo.date()
+    return prec, exact, when, meets, md, _is_trading(md), d, pub_lo.time() >= _CLOSE, _on_or_before(d)
+
+
+def _timing(item, role: str, ev: _Event, cfg: LinkConfig) -> tuple[float, str]:
+    """Timing factor in [0, 1] and the sentence that says where the item sits in market time."""
+    return _timing_of(_timing_parts(item), role, ev, cfg)
+
+
+def _timing_of(parts: tuple, role: str, ev: _Event, cfg: LinkConfig) -> tuple[float, str]:
+    tw = cfg.timing
+    prec, exact, when, meets, md, md_trading, d, at_or_after_close, d_trading = parts
     onset = f"the {_hm(ev.t0_lo)} onset" if ev.minute else "the event day's session"
     if role == "precursor":
-        lag = _lag(meet_lo.date(), ev.day) if _is_trading(meet_lo.date()) else 0
+        lag = _lag(md, ev.day) if md_trading else 0
         t = max(tw["precursor_same_day"] - tw["precursor_per_day"] * lag, 0.0)
         rel = (f"before {onset}" if lag == 0 else f"{lag} trading day{'s' if lag > 1 else ''} before the event day")
         return t, f"{when}{meets}: {rel}"
@@ -574,11 +632,11 @@ def _timing(item, role: str, ev: _Event, cfg: LinkConfig) -> tuple[float, str]:
                 "during the event day's session"
             return tw["concurrent_session"], f"{when}: {rel}"
         return tw["concurrent_day"], f"{when}: cannot be ordered against {onset}; placed concurrent"
-    lag = _lag(ev.day, _on_or_before(d))
+    lag = _lag(ev.day, d_trading)
     t = max(tw["response_same_day"] - tw["response_per_day"] * max(lag, 0), 0.0)
     if lag <= 0:
         rel = f"after {onset}, same day" if ev.minute else "after the event day's close" if (
-            pub_lo.date() > ev.day or pub_lo.time() >= _CLOSE) else "after the event day's session"
+            d > ev.day or at_or_after_close) else "after the event day's session"
     else:
         rel = "on the next trading day" if lag == 1 else f"{lag} trading days after the event day"
     return t, f"{when}{meets}: {rel}"
@@ -703,13 +761,512 @@ def _link(ev: _Event, news: pd.DataFrame, cfg: LinkConfig, others) -> tuple[list
     return out, (w_lo, w_hi)
 
 
+# --- linking all events at once (the indexed path) ------------------------------------------------
+
+
+class _Batch:
+    """What linking many events against one ``NewsIndex`` shares: lexicons normalised once, the
+    known-company names indexed by first character, per-item facts, the assessment of a market-wide
+    item per onset (the same for every company that it does not name), and title similarities."""
+
+    def __init__(self, cfg: LinkConfig, others):
+        self.cfg = cfg
+        self.others = others
+        self.cues = tuple(tuple(norm_text(c) for c in lex) for lex in
+                          (cfg.rumor_cues, cfg.clarification_cues, cfg.reaction_cues))
+        lits = sorted({c for lex in self.cues for c in lex})
+        # any normalised cue at all (an empty cue is in every text)
+        self.any_cue = None if "" in lits else re.compile("|".join(re.escape(c) for c in lits) or "(?!x)x")
+        self.other_lits = [norm_text(n) for n, _ in others]
+        self.other_always = [i for i, lit in enumerate(self.other_lits) if not lit]
+        self.other_first: dict[str, list[int]] = {}
+        for i, lit in enumerate(self.other_lits):
+            if lit:
+                self.other_first.setdefault(lit[0], []).append(i)
+        self.market: dict = {}
+        self.market_rel: dict = {}
+        self.body_cues: dict = {}
+        self.grams: dict = {}
+        self.similar: dict = {}
+        self.meets: dict = {}
+        self.parts: dict = {}
+        self.no_other: set = set()
+
+    def features(self, it) -> tuple:
+        """Item-only facts ``_score_item`` derives: title cues, timing parts, ts text, id text."""
+        x = it.x
+        if x is None:
+            cfg, tn = self.cfg, it.title_n
+            if self.any_cue is None or self.any_cue.search(tn):
+                cues = (_cues(tn, cfg.rumor_cues, self.cues[0]), _cues(tn, cfg.clarification_cues, self.cues[1]),
+                        _cues(tn, cfg.reaction_cues, self.cues[2]))
+            else:
+                cues = ([], [], [])
+            tk = (it.ts_precision, it.pub_lo_ns, it.meet_ns)     # all ``_timing_parts`` depends on
+            parts = self.parts.get(tk)
+            if parts is None:
+                parts = self.parts[tk] = _timing_parts(it)
+            x = it.x = (*cues, parts, it.ts_iso, str(it.id))
+        return x
+
+    def screen_titles(self, items) -> None:
+        """Mark the items whose title holds no known company name at all (one RE2 pass), so that
+        ``narrowed_others`` has nothing to look for in them."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from .newsindex import _re2_literal
+
+        lits = sorted({lit for lit in self.other_lits if lit})
+        items = [it for it in items if it.pos not in self.no_other]
+        if not lits or not items or self.other_always:
+            return
+        hit = pc.match_substring_regex(pa.array([it.title_n for it in items], type=pa.large_string()),
+                                       "|".join(_re2_literal(x) for x in lits)).to_pylist()
+        for it, h in zip(items, hit):
+            if not h:
+                self.no_other.add(it.pos)
+
+    def narrowed_others(self, it) -> tuple:
+        """The known companies whose normalised name occurs in the title: ``entity_relevance``
+        finds no other name there, so it answers the same with these as with all of them."""
+        if it.pos in self.no_other:
+            return ()
+        t = it.title_n
+        idx = list(self.other_always)
+        lits = self.other_lits
+        for ch in set(t):
+            for i in self.other_first.get(ch, ()):
+                if lits[i] in t:
+                    idx.append(i)
+        idx.sort()
+        return tuple(self.others[i] for i in idx)
+
+    def body(self, it, which: int) -> list[str]:
+        k = (it.pos, which)
+        got = self.body_cues.get(k)
+        if got is None:
+            lex = self.cfg.clarification_cues if which == 1 else self.cfg.reaction_cues
+            got = self.body_cues[k] = _cues(it.body_n, lex, self.cues[which])
+        return got
+
+    def is_similar(self, a, b) -> bool:
+        """``collapse_near_duplicates``' test: both titles have n-grams and Jaccard ≥ threshold."""
+        k = (a.pos, b.pos) if a.pos < b.pos else (b.pos, a.pos)
+        got = self.similar.get(k)
+        if got is None:
+            ga, la = self.gram(a)
+            gb, lb = self.gram(b)
+            if not la or not lb:
+                got = False
+            elif (la / lb if la < lb else lb / la) < self.cfg.duplicate_threshold:
+                got = False             # Jaccard ≤ min/max: cannot reach the threshold
+            else:
+                inter = len(ga & gb)
+                got = inter / (la + lb - inter) >= self.cfg.duplicate_threshold
+            self.similar[k] = got
+        return got
+
+    def any_similar(self, its: list, grams: list, union: frozenset) -> bool:
+        """Whether any of ``its`` passes the near-duplicate test with any of ``grams`` (whose union
+        is ``union``: sharing fewer than the threshold's share of an item's grams with all of them
+        together rules it out, as Jaccard ≤ |shared| / |own grams|)."""
+        thr = self.cfg.duplicate_threshold
+        for it in its:
+            ga, la = self.gram(it)
+            if not la or len(ga & union) / la < thr:
+                continue
+            for gb, lb in grams:
+                if lb and (la / lb if la < lb else lb / la) >= thr:
+                    inter = len(ga & gb)
+                    if inter / (la + lb - inter) >= thr:
+                        return True
+        return False
+
+    def gram(self, it) -> tuple:
+        g = self.grams.get(it.pos)
+        if g is None:
+            grams = char_ngrams(normalise_title(it.title), self.cfg.ngram)
+            g = self.grams[it.pos] = (grams, len(grams))
+        return g
+
+    def meets_text(self, it) -> str:
+        """``meet_lo.isoformat()`` (the datetime's own when no nanoseconds are lost: same text)."""
+        got = self.meets.get(it.pos)
+        if got is None:
+            got = self.meets[it.pos] = it.meet_lo.isoformat() if it.meet_ns % 1000 == 0 else \
+                pd.Timestamp(it.meet_ns, tz=TZ).isoformat()
+        return got
+
+
+def _cues(text: str, cues: tuple[str, ...], normalised: tuple[str, ...]) -> list[str]:
+    """``news.find_cues``: its answer depends on the text only through which normalised cues occur
+    in it, so it is computed once per such set (and is empty when none does)."""
+    present = tuple(c for c in normalised if c in text)
+    if not present:
+        return []
+    key = (cues, present)
+    got = _CUES.get(key)
+    if got is None:
+        if len(_CUES) > 10_000:
+            _CUES.clear()
+        got = _CUES[key] = find_cues(text, cues)
+    return list(got)
+
+
+_CUES: dict = {}
+
+
+def _role_ns(lo: int, hi: int, exact: bool, t0_lo: int, t0_hi: int) -> str:
+    """``_time_role`` on nanoseconds."""
+    if exact:
+        if lo < t0_lo:
+            return "precursor"
+        return "concurrent" if lo < t0_hi else "response"
+    if hi <= t0_lo:
+        return "precursor"
+    if lo >= t0_hi:
+        return "response"
+    return "concurrent"
+
+
+@lru_cache(maxsize=8192)
+def _alias_re(aliases: tuple[str, ...]) -> re.Pattern:
+    return re.compile(_alias_regex(aliases))
+
+
+def _assess(it, f: tuple, ev: _Event, rel: float, filed: bool, aliases, batch: _Batch) -> tuple:
+    """``_score_item`` after relevance: (score, rumor, role, time role, own, denial, cue reasons, timing
+    sentence). ``f``: the item's ``_Batch.features``."""
+    cfg = batch.cfg
+    rumor_cues, denial, react, parts = f[0], f[1], f[2], f[3]
+    kind = it.kind
+    trole = _role_ns(it.pub_lo_ns, it.pub_hi_ns, parts[1], ev.t0_lo.value, ev.t0_hi.value)
+    own = is_company_own(kind, it.source, it.title, aliases, filed)
+    if own:
+        denial = denial or batch.body(it, 1)
+        react = react or batch.body(it, 2)
+    clar = bool(denial) or (own and bool(react))
+    role = "clarification" if clar else trole
+    rumor = kind == "social" or bool(rumor_cues)
+    timing, when = _timing_of(parts, trole, ev, cfg)
+    cw = cfg.cues
+    cue = 0.0
+    cue_reasons: list[str] = []
+    if clar:
+        cue = cw["clarification"]
+        cue_reasons.append(f"clarification cue {', '.join(denial or react)}")
+    elif trole in ("precursor", "concurrent") and rumor:
+        cue = cw["rumor_social"] if (kind == "social" and rumor_cues) else cw["rumor"]
+        if rumor_cues:
+            cue_reasons.append(f"rumor cue {', '.join(rumor_cues)}")
+    elif trole == "response":
+        if rumor_cues:
+            cue = max(cue, cw["rumor_reference"])
+            cue_reasons.append(f"refers to the rumor ({', '.join(rumor_cues)})")
+        if react:
+            cue = max(cue, cw["reaction"])
+            cue_reasons.append(f"reaction cue {', '.join(react)}")
+    if kind in _KIND_LABEL:
+        label = _KIND_LABEL[kind]
+        if own and kind == "statement":
+            label = "the company's own statement"
+        cue_reasons.append(label)
+    score = rel * (cfg.base_weight + cfg.timing_weight * timing + cfg.cue_weight * cue)
+    score = _num(min(max(score, 0.0), 1.0), cfg.digits)
+    return (score, rumor and trole in ("precursor", "concurrent") and not clar, role, trole, own, denial,
+            cue_reasons, when)
+
+
+def _visit_key(it) -> tuple:
+    return it.pub_lo_ns, it.prec_rank, it.id
+
+
+def _collapse(its: list, batch: _Batch) -> tuple[list, list, list]:
+    """``news.collapse_near_duplicates`` over items (order ``pub_lo, precision rank, id``, stable):
+    (kept items in visiting order, their (duplicate ids, duplicate sources) or None, and every
+    item's grams in visiting order)."""
+    if len(its) > 1:
+        its = sorted(its, key=_visit_key)
+    kept: list = []
+    dups: list = []
+    for it in its:
+        hit = None
+        for k, kt in enumerate(kept):
+            if batch.is_similar(it, kt):
+                hit = k
+                break
+        if hit is None:
+            kept.append(it)
+            dups.append(None)
+        else:
+            if dups[hit] is None:
+                dups[hit] = ([], [])
+            dups[hit][0].append(str(it.id))
+            dups[hit][1].append(str(it.source or ""))
+    grams = [batch.gram(it) for it in its]
+    return kept, dups, grams, frozenset().union(*(g for g, _ in grams))
+
+
+def _entries(kept: list, dups: list, ev: _Event, ctx: tuple, aliases, lits, display: str, market_rel: tuple,
+             batch: _Batch) -> list:
+    """The scored kept items of one event as (sort key, item, assessment, relevance reasons, facts,
+    duplicates), in kept order; ``None`` reasons/facts: a market-wide item that does not name the
+    company (its reasons are the company's ``market_rel``)."""
+    cfg = batch.cfg
+    pre = []
+    for it, dup in zip(kept, dups):
+        f = it.x or batch.features(it)
+        if it.symbol is None and it.kind != "statement" and not any(
+                l in it.title_n or l in it.body_n for l in lits):
+            # a market-wide item that does not name the company (``entity_relevance`` returns before
+            # looking at anything else): the same assessment for every company
+            if market_rel[0] <= 0:
+                continue
+            key = (it.pos, ctx)
+            a = batch.market.get(key)
+            if a is None:
+                a = batch.market[key] = _assess(it, f, ev, market_rel[0], False, aliases, batch)
+            reasons0 = facts = None
+        else:
+            r = entity_relevance(it.title, it.body, it.symbol, ev.symbol, aliases, batch.narrowed_others(it),
+                                 cfg.relevance, display=display)
+            if r[0] <= 0:
+                continue
+            reasons0, facts = r[1], r[2]
+            a = _assess(it, f, ev, r[0], facts["filed_under"], aliases, batch)
+        score = a[0]
+        if score is None or score < cfg.min_link_score:
+            continue
+        pre.append(((-score, 0 if a[1] else 1, it.meet_ns, f[4], f[5]), it, a, reasons0, facts, dup))
+    return pre
+
+
+def _select_indexed(evs: list[_Event], index, cfg: LinkConfig, during=None) -> tuple[dict, list, dict]:
+    """The candidates ``_link`` scores, for every event at once: (window per event day, per event
+    ``(specific, near)`` positions or None when its window holds no item, aliases per symbol).
+    ``specific``: the items
+    filed under the symbol or naming it, in prepared order; ``near``: the market-wide items that do
+    not name it (the ``4 × max_market_links`` nearest t₀ when there are more). ``during(positions)``
+    runs while the name scan is in flight, with the filed and nearest market items."""
+    windows: dict = {}
+    for ev in evs:
+        if ev.day not in windows:
+            windows[ev.day] = _window(ev, cfg)
+    aliases_of: dict = {}
+    for ev in evs:
+        if ev.symbol not in aliases_of:
+            aliases_of[ev.symbol] = company_aliases(ev.symbol, ev.name, cfg.aliases)
+    if index.n == 0:
+        return windows, [None] * len(evs), aliases_of
+    pos_win = {d: index.window(w[0].value, w[1].value) for d, w in windows.items()}
+    mkt_win = {d: index.market_range(*w) for d, w in pos_win.items()}
+    by_day: dict = {}
+    for ev in evs:
+        i0, i1 = pos_win[ev.day]
+        if i1 > i0:
+            by_day.setdefault(ev.day, set()).add(ev.symbol)
+    scan = index.scan_names({d: pos_win[d] for d in by_day}, {d: sorted(v) for d, v in by_day.items()}, aliases_of)
+    try:
+        return _select_with(scan, evs, index, cfg, windows, pos_win, mkt_win, aliases_of, during)
+    finally:
+        scan.close()
+
+
+def _select_with(scan, evs, index, cfg, windows, pos_win, mkt_win, aliases_of, during) -> tuple[dict, list, dict]:
+    k_near = 4 * cfg.max_market_links
+    rank = index.rank
+    is_market = index.is_market
+    ranked_cache: dict = {}
+    # while the name scan runs (RE2 in a worker thread): what does not depend on it
+    filed = index.filed_many([ev.symbol for ev in evs], [pos_win[ev.day] for ev in evs])
+    early = []
+    for ev, f in zip(evs, filed):
+        if f is None:
+            continue
+        i0, i1 = pos_win[ev.day]
+        early.append(f)
+        j0, j1 = mkt_win[ev.day]
+        if j1 - j0 > k_near:
+            key = (j0, j1, ev.t0_lo.value, k_near)
+            if key not in ranked_cache:
+                ranked_cache[key] = index.nearest_market(j0, j1, ev.t0_lo.value, k_near)[:k_near].tolist()
+            early.append(ranked_cache[key])
+        else:
+            early.append(index.market_pos[j0:j1])
+    if during is not None and early:
+        during(np.concatenate([np.asarray(e, dtype=np.int64) for e in early]))
+    named = scan.result(lambda s, text: _alias_re(aliases_of[s]).search(text) is not None)
+    named = {k: v.tolist() for k, v in named.items()}
+    cands: list = []
+    for ev, f in zip(evs, filed):
+        if f is None:
+            cands.append(None)
+            continue
+        mine = named.get((ev.symbol, ev.day), ())
+        spec = f.tolist()
+        if mine:
+            spec = sorted(set(spec).union(mine))
+        if len(spec) > 1:
+            r = rank[spec].tolist()
+            spec = [p for _, p in sorted(zip(r, spec))]
+        mine_mkt = [p for p in mine if is_market[p]]
+        j0, j1 = mkt_win[ev.day]
+        if (j1 - j0) - len(mine_mkt) > k_near:
+            need = k_near + len(mine_mkt)
+            key = (j0, j1, ev.t0_lo.value, need)
+            ranked = ranked_cache.get(key)
+            if ranked is None:
+                ranked = ranked_cache[key] = index.nearest_market(j0, j1, ev.t0_lo.value, need)[:need].tolist()
+            if mine_mkt:
+                skip = set(mine_mkt)
+                near = [p for p in ranked if p not in skip][:k_near]
+            else:
+                near = ranked[:k_near]
+        else:
+            mpos = index.market_pos[j0:j1].tolist()
+            if mine_mkt:
+                skip = set(mine_mkt)
+                mpos = [p for p in mpos if p not in skip]
+            near = [p for _, p in sorted(zip(rank[mpos].tolist(), mpos))] if len(mpos) > 1 else mpos
+        cands.append((spec, near) if spec or near else None)
+    return windows, cands, aliases_of
+
+
+def _link_indexed(evs: list[_Event], index, cfg: LinkConfig, others) -> list[tuple[list[dict], tuple]]:
+    """``_link`` for every event at once against a ``newsindex.NewsIndex``: the same candidates,
+    links, scores, reasons and order, computed with shared work (see the module docs of
+    ``newsindex``). Market-wide items that do not name the company are assessed once per item and
+    onset; only the links that make the cut are turned into dicts."""
+    batch = _Batch(cfg, others)
+
+    def during(positions) -> None:           # overlaps the name scan
+        index.materialise(positions)
+        for it in index.items():
+            batch.features(it)
+            batch.gram(it)
+
+    windows, cands, aliases_of = _select_indexed(evs, index, cfg, during)
+    near_collapse: dict = {}
+    near_pre_of: dict = {}
+    lits_of: dict = {}
+    every = [p for c in cands if c for part in c for p in part]
+    if every:
+        index.materialise(every)
+        batch.screen_titles(index.items())
+    item = index.item
+    out = []
+    for ev, cand in zip(evs, cands):
+        window = windows[ev.day]
+        if not cand:
+            out.append(([], window))
+            continue
+        spec_pos, near_pos = cand
+        aliases = aliases_of[ev.symbol]
+        lits = lits_of.get(ev.symbol)
+        if lits is None:
+            lits = lits_of[ev.symbol] = tuple(norm_text(a) for a in aliases)
+        display = ev.name or ev.symbol
+        ctx = (ev.day, ev.minute, ev.t0_lo.value, ev.t0_hi.value)
+        # near-duplicate collapse in the straightforward order (pub_lo, precision rank, id; stable):
+        # the market items' own collapse is shared by every event with the same ones; when no
+        # specific item is a near-duplicate of one of them, the two groups collapse independently
+        spec_its = [item(p) for p in spec_pos]
+        near_key = tuple(near_pos)
+        ncol = near_collapse.get(near_key)
+        if ncol is None:
+            ncol = near_collapse[near_key] = _collapse([item(p) for p in near_key], batch)
+        mk = (ev.symbol, aliases, display)
+        market_rel = batch.market_rel.get(mk)
+        if market_rel is None:
+            # what ``entity_relevance`` says of a market-wide item that does not name the company
+            market_rel = batch.market_rel[mk] = entity_relevance("", "", None, ev.symbol, aliases, (),
+                                                                 cfg.relevance, display=display)
+        if spec_its and near_key and batch.any_similar(spec_its, ncol[2], ncol[3]):
+            kept, dups = _collapse(spec_its + [item(p) for p in near_key], batch)[:2]
+            pre = _entries(kept, dups, ev, ctx, aliases, lits, display, market_rel, batch)
+            pre.sort(key=lambda x: x[0])
+        else:
+            ks, ds = _collapse(spec_its, batch)[:2] if spec_its else ([], [])
+            near_pre = None
+            if ncol[0]:
+                ck = (near_key, ctx)
+                cached = near_pre_of.get(ck)
+                if cached is None:
+                    its = ncol[0]
+                    plain = all(it.symbol is None and it.kind != "statement" for it in its)
+                    joined = "\x00".join(it.title_n + "\x01" + it.body_n for it in its)
+                    cached = near_pre_of[ck] = (plain, joined, None)
+                plain, joined, entries = cached
+                if plain and market_rel[0] > 0 and not any(l in joined or "\x00" in l or "\x01" in l for l in lits):
+                    # none of them names the company: each is the same market item for every company
+                    if entries is None:
+                        entries = _entries(ncol[0], ncol[1], ev, ctx, aliases, lits, display, market_rel, batch)
+                        entries.sort(key=lambda x: x[0])
+                        near_pre_of[ck] = (plain, joined, entries)
+                    near_pre = entries
+            if near_pre is not None:
+                pre = _entries(ks, ds, ev, ctx, aliases, lits, display, market_rel, batch)
+                if pre:
+                    keys = {x[0] for x in near_pre}
+                    if any(x[0] in keys for x in pre):      # a full tie: keep the kept order exactly
+                        near_pre = None
+                    else:
+                        pre = sorted(pre + near_pre, key=lambda x: x[0])
+                else:
+                    pre = near_pre
+            if near_pre is None:
+                if ncol[0] and ks:
+                    both = sorted(zip(ks + ncol[0], ds + ncol[1]), key=lambda kd: _visit_key(kd[0]))
+                    kept, dups = [k for k, _ in both], [d for _, d in both]
+                elif ks:
+                    kept, dups = ks, ds
+                else:
+                    kept, dups = ncol[0], ncol[1]
+                pre = _entries(kept, dups, ev, ctx, aliases, lits, display, market_rel, batch)
+                if len(pre) > 1:
+                    pre.sort(key=lambda x: x[0])
+        links, n_market = [], 0
+        for _, it, a, reasons0, facts, dup in pre:
+            if reasons0 is None:
+                reasons0, facts = market_rel[1], market_rel[2]
+            market = facts["market_item"]
+            if market:
+                if n_market >= cfg.max_market_links:
+                    continue
+                n_market += 1
+            score, rumor, role, trole, own, denial, cue_reasons, when = a
+            reasons = list(reasons0) + cue_reasons + [when]
+            n_dup = 0
+            if dup is not None:
+                n_dup = len(dup[0])
+                srcs = [s for s in dup[1] if s]
+                reasons.append(f"{n_dup} near-duplicate{'s' if n_dup > 1 else ''} collapsed"
+                               + (f" ({'; '.join(dict.fromkeys(srcs))})" if srcs else ""))
+            f = it.x
+            title, kind = it.title, it.kind
+            public = {"id": f[5], "ts": f[4], "ts_precision": it.ts_precision, "source": it.source or "",
+                      "kind": kind, "title": title, "url": it.url, "role": role, "score": score,
+                      "reasons": reasons, "meets": batch.meets_text(it), "duplicates": n_dup}
+            links.append({"score": score, "title": title, "kind": kind, "role": role, "_rumor": rumor,
+                          "_own": own, "_denial": denial, "_market": market,
+                          "_specific": facts["in_title"] or facts["filed_under"], "_trole": trole,
+                          "_public": public,
+                          # already what ``_jsonable`` makes of it when the raw cells are strings
+                          "_json": type(title) is str and type(kind) is str})
+            if len(links) >= cfg.max_links:
+                break
+        out.append((links, window))
+    return out
+
+
 # --- cross-section -------------------------------------------------------------------------------
 
 
-def _marked_cross(grp: pd.DataFrame) -> tuple[str | None, dict | None]:
-    """The cross-section mark the detection stage put on the event's records (direction- and
-    measure-aware, see ``detect.cross_section.mark_cross_section``): market beats sector."""
-    marks = [d["cross_section"] for d in grp["details"] if isinstance(d, dict) and isinstance(d.get("cross_section"), dict)]
+def _marked_cross(details) -> tuple[str | None, dict | None]:
+    """The cross-section mark the detection stage put on the event's records (their ``details``;
+    direction- and measure-aware, see ``detect.cross_section.mark_cross_section``): market beats sector."""
+    marks = [d["cross_section"] for d in details if isinstance(d, dict) and isinstance(d.get("cross_section"), dict)]
     for scope in ("market", "sector"):
         hit = next((m for m in marks if m.get("scope") == scope), None)
         if hit is not None:
@@ -717,10 +1274,11 @@ def _marked_cross(grp: pd.DataFrame) -> tuple[str | None, dict | None]:
     return None, None
 
 
-def _cross(cs: pd.DataFrame | None, ev: _Event, cfg: LinkConfig) -> tuple[str | None, dict | None]:
+def _cross(cs: pd.DataFrame | None, ev: _Event, cfg: LinkConfig, dates: pd.Series | None = None
+           ) -> tuple[str | None, dict | None]:
     if cs is None or len(cs) == 0 or "date" not in cs.columns:
         return None, None
-    d = pd.to_datetime(cs["date"].astype(str).str[:10], errors="coerce").dt.date
+    d = dates if dates is not None else pd.to_datetime(cs["date"].astype(str).str[:10], errors="coerce").dt.date
     rows = cs[d == ev.day]
     if rows.empty:
         return None, None
@@ -873,14 +1431,18 @@ def _benchmark(sym: str, exchange: str, board: str, available: set, cfg: LinkCon
     return resolve_benchmark(exchange, board, available, overrides)
 
 
-def _info(sym: str, meta: pd.DataFrame | None) -> dict:
+def _info_base(sym: str) -> dict:
     from .symbols import resolve
 
     try:
         s = resolve(sym)
-        info = {"name": s.name, "industry": s.industry, "exchange": s.exchange, "board": s.board}
+        return {"name": s.name, "industry": s.industry, "exchange": s.exchange, "board": s.board}
     except BadInput:
-        info = {"name": "", "industry": "", "exchange": "SZ", "board": "main"}
+        return {"name": "", "industry": "", "exchange": "SZ", "board": "main"}
+
+
+def _info(sym: str, meta: pd.DataFrame | None) -> dict:
+    info = _info_base(sym)
     if meta is not None and len(meta) and sym in meta.index:
         row = meta.loc[sym]
         if isinstance(row, pd.DataFrame):
@@ -890,6 +1452,48 @@ def _info(sym: str, meta: pd.DataFrame | None) -> dict:
             if isinstance(v, str) and v:
                 info[k] = v
     return info
+
+
+def _infos(symbols: list[str], meta: pd.DataFrame | None) -> dict[str, dict]:
+    """``_info`` for many symbols: the meta table is read column-wise once."""
+    if meta is None or not len(meta) or isinstance(meta.index, pd.MultiIndex) or meta.columns.duplicated().any():
+        return {s: _info(s, meta) for s in symbols}
+    first = meta[~meta.index.duplicated(keep="first")]
+    present = [s for s in symbols if s in meta.index]
+    cols = {k: dict(zip(present, first[k].reindex(present).tolist()))
+            for k in ("name", "industry", "exchange", "board") if k in first.columns}
+    out = {}
+    for s in symbols:
+        info = _info_base(s)
+        for k, vals in cols.items():
+            v = vals.get(s)
+            if isinstance(v, str) and v:
+                info[k] = v
+        out[s] = info
+    return out
+
+
+def _record_groups(recs: pd.DataFrame) -> list[tuple[str, dt.date, list[dict]]]:
+    """``recs.groupby(["symbol", "_day"], sort=True)`` as (symbol, day, rows): each row a dict of the
+    values ``iterrows`` gives, the rows of a group in ``sort_values(["start", "kind"], kind="stable")``
+    order."""
+    cols = list(recs.columns)
+    vals = recs.to_numpy(dtype=object)
+    groups: dict = {}
+    for i, (s, d) in enumerate(zip(recs["symbol"].tolist(), recs["_day"].tolist())):
+        if d is None or d is pd.NaT or (isinstance(d, float) and np.isnan(d)):
+            continue
+        groups.setdefault((s, d), []).append(i)
+    out = []
+    for key in sorted(groups):
+        rows = [dict(zip(cols, vals[i])) for i in groups[key]]
+        if all(isinstance(r["kind"], str) for r in rows):
+            rows.sort(key=lambda r: (r["start"].value, r["kind"]))
+        else:
+            g = pd.DataFrame(rows)
+            rows = [rows[i] for i in g.sort_values(["start", "kind"], kind="stable").index]
+        out.append((key[0], key[1], rows))
+    return out
 
 
 def link_events(anomalies: pd.DataFrame, news: pd.DataFrame | None, bars: pd.DataFrame | None,
@@ -909,13 +1513,47 @@ def link_events(anomalies: pd.DataFrame, news: pd.DataFrame | None, bars: pd.Dat
 
     Returns events sorted by (date, symbol) in the shape of docs/architecture.md, plus
     ``news_window`` (the linking window) and ``notes`` (what could not be computed and why).
+
+    The news is prepared once into a ``newsindex.NewsIndex`` and all events are linked in one batch
+    (see that module); the result is identical to linking each event on its own against the whole
+    frame (``_link``), which ``tests/test_correlate_fast.py`` checks.
     """
+    with _gc_paused():
+        return _link_events(anomalies, news, bars, index_bars, meta, cross_section, config, benchmark)
+
+
+@contextmanager
+def _gc_paused():
+    """Pause the cyclic garbage collector while linking: a batch allocates hundreds of thousands of
+    small containers (items, links, reasons) and no reference cycles, and each collection the
+    allocations would trigger scans every tracked object of the process (the caller's news frame
+    and events included) — 2–3 s of 7 at 10,000 × 1,000,000. Reference counting still frees
+    everything at once; the collector's previous state is restored."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _link_events(anomalies, news, bars, index_bars=None, meta=None, cross_section=None, config=None,
+                 benchmark=None, *, reference: bool = False, prepared: pd.DataFrame | None = None) -> list[dict]:
+    """``link_events``; ``reference=True`` links every event on its own with ``_prepare_news`` (or
+    the given ``prepared`` frame of ``news``) + ``_link``: the straightforward path the indexed one
+    is checked against."""
+    from .newsindex import NewsIndex
+
     cfg = config or LinkConfig()
     recs = _records(anomalies)
     if recs.empty:
         return []
     recs["_day"] = recs["end"].dt.date
-    prepared = _prepare_news(news)
+    if reference:
+        prepared = _prepare_news(news) if prepared is None else prepared
+    else:
+        prepared = NewsIndex(news)
     others = known_companies(cfg.aliases)
     bars_by = {}
     bench_returns: dict[str, pd.DataFrame] = {}  # one return series per benchmark, shared by all events
@@ -929,16 +1567,17 @@ def link_events(anomalies: pd.DataFrame, news: pd.DataFrame | None, bars: pd.Dat
     avail_idx = set(index_bars["symbol"].astype(str).unique()) if index_bars is not None and len(index_bars) \
         else {s for s in bars_by if "." in s}
     prio = {k: i for i, k in enumerate(cfg.kind_priority)}
-    events = []
-    for (sym, day), grp in recs.groupby(["symbol", "_day"], sort=True):
-        info = _info(sym, meta)
-        grp = grp.sort_values(["start", "kind"], kind="stable")
-        order = sorted(range(len(grp)), key=lambda i: (
-            prio.get(grp["kind"].iloc[i], len(prio)), -_abs_score(grp["score"].iloc[i]), i))
-        prim = grp.iloc[order[0]]
-        intraday = grp[[_is_intraday(r, cfg) for _, r in grp.iterrows()]]
-        if len(intraday):
-            first = intraday.iloc[0]
+    groups = _record_groups(recs)
+    infos = _infos(sorted({g[0] for g in groups}), meta)
+    staged = []
+    for sym, day, rows in groups:
+        info = infos[sym]
+        order = sorted(range(len(rows)), key=lambda i: (
+            prio.get(rows[i]["kind"], len(prio)), -_abs_score(rows[i]["score"]), i))
+        prim = rows[order[0]]
+        intraday = [r for r in rows if _is_intraday(r, cfg)]
+        if intraday:
+            first = intraday[0]
             t0_lo = first["start"]
             t0_hi = max(first["end"], first["start"]) + pd.Timedelta(minutes=cfg.concurrent_minutes)
             minute = True
@@ -953,11 +1592,27 @@ def link_events(anomalies: pd.DataFrame, news: pd.DataFrame | None, bars: pd.Dat
         else:
             direction = -1 if any(w in prim["kind"] for w in ("down", "crash", "cliff")) else 1
         ev = _Event(sym, info["name"], info["industry"], day, t0_lo, t0_hi, minute, direction)
-        links, window = _link(ev, prepared, cfg, others)
+        staged.append((ev, rows, prim, bar, info))
+    evs = [s[0] for s in staged]
+    if reference:
+        linked = [_link(ev, prepared, cfg, others) for ev in evs]
+    else:
+        linked = _link_indexed(evs, prepared, cfg, others)
+    bench_of: dict = {}
+    cross_of: dict = {}
+    cs_dates = None
+    if cross_section is not None and len(cross_section) and "date" in cross_section.columns:
+        cs_dates = pd.to_datetime(cross_section["date"].astype(str).str[:10], errors="coerce").dt.date
+    events = []
+    for (ev, rows, prim, bar, info), (links, window) in zip(staged, linked):
+        sym, day, direction = ev.symbol, ev.day, ev.direction
         notes: list[str] = []
 
         es = None
-        bench = _benchmark(sym, info["exchange"], info["board"], avail_idx, cfg, benchmark)
+        bk = (sym, info["exchange"], info["board"])
+        if bk not in bench_of:
+            bench_of[bk] = _benchmark(sym, info["exchange"], info["board"], avail_idx, cfg, benchmark)
+        bench = bench_of[bk]
         if bench is None:
             notes.append("event study skipped: no benchmark index bars available")
         else:
@@ -974,9 +1629,12 @@ def link_events(anomalies: pd.DataFrame, news: pd.DataFrame | None, bars: pd.Dat
             except BadInput as exc:
                 notes.append(f"event study skipped: {exc}")
 
-        scope, cs_info = _marked_cross(grp)
+        scope, cs_info = _marked_cross([r["details"] for r in rows])
         if scope is None:
-            scope, cs_info = _cross(cross_section, ev, cfg)
+            ck = (day, ev.industry, direction)
+            if ck not in cross_of:
+                cross_of[ck] = _cross(cross_section, ev, cfg, cs_dates)
+            scope, cs_info = cross_of[ck]
         best = links[0]["score"] if links else 0.0
         strong_specific = any(l["_specific"] and l["score"] >= cfg.strong_news_threshold for l in links)
         if scope and not strong_specific:
@@ -987,8 +1645,8 @@ def link_events(anomalies: pd.DataFrame, news: pd.DataFrame | None, bars: pd.Dat
             verdict = "no_public_news"
 
         recovery = _recovery(bar, direction)
-        kinds = list(dict.fromkeys(grp["kind"]))
-        severity = max(_abs_score(s) for s in grp["score"]) + cfg.severity_kind_bonus * (len(kinds) - 1)
+        kinds = list(dict.fromkeys(r["kind"] for r in rows))
+        severity = max(_abs_score(r["score"]) for r in rows) + cfg.severity_kind_bonus * (len(kinds) - 1)
 
         prim_json = _record_json(prim, cfg.digits)
         parts = [_move_text(prim_json, bar)]
@@ -1010,15 +1668,29 @@ def link_events(anomalies: pd.DataFrame, news: pd.DataFrame | None, bars: pd.Dat
         label = f"{info['name']} ({sym})" if info["name"] else sym
         explanation = f"{label} {day}: " + "; ".join(p for p in parts if p) + "."
 
-        public_links = [{k: v for k, v in l.items() if not k.startswith("_")} for l in links]
-        events.append(_jsonable({
+        if all(l.get("_json") for l in links):       # the indexed path's links, already canonical
+            public_links = [l["_public"] for l in links]
+        else:
+            public_links = _jsonable([l["_public"] if "_public" in l else
+                                      {k: v for k, v in l.items() if not k.startswith("_")} for l in links],
+                                     cfg.digits)
+        # the event in ``_jsonable``'s form: record JSON is canonical when the cells are strings
+        # (``_record_json``), strings and the window are canonical by construction, the rest is
+        # converted
+        digits = cfg.digits
+        anomalies_json = [_record_json(r, digits) for r in rows]
+        if not all(type(r["kind"]) is str for r in rows):
+            anomalies_json = _jsonable(anomalies_json, digits)
+        events.append({
             "id": f"{sym}@{day}", "symbol": sym, "name": info["name"], "date": str(day),
-            "onset": t0_lo.isoformat(), "onset_precision": "minute" if minute else "day",
-            "anomaly": prim_json, "anomalies": [_record_json(r, cfg.digits) for _, r in grp.iterrows()],
-            "news": public_links, "verdict": verdict, "cross_section": cs_info,
-            "event_study": es, "recovery": recovery, "severity": severity, "explanation": explanation,
-            "news_window": {"start": window[0].isoformat(), "end": window[1].isoformat()}, "notes": notes,
-        }, cfg.digits))
+            "onset": _iso(ev.t0_lo), "onset_precision": "minute" if ev.minute else "day",
+            "anomaly": prim_json if type(prim["kind"]) is str else _jsonable(prim_json, digits),
+            "anomalies": anomalies_json, "news": public_links, "verdict": verdict,
+            "cross_section": _jsonable(cs_info, digits), "event_study": _jsonable(es, digits),
+            "recovery": _jsonable(recovery, digits), "severity": _jsonable(severity, digits),
+            "explanation": explanation,
+            "news_window": {"start": _iso(window[0]), "end": _iso(window[1])}, "notes": notes,
+        })
     events.sort(key=lambda e: (e["date"], e["symbol"]))
     return events
 
