@@ -33,7 +33,6 @@ the pool's ratio. The gain from Dask comes from adding machines, which one host 
 from __future__ import annotations
 
 import dataclasses
-import gc
 import json
 import logging
 import math
@@ -64,25 +63,7 @@ BASELINE = "engine=local, scan.workers=1 (in-process, no pool), same data, same 
 
 # --- measuring ---------------------------------------------------------------------------------------
 
-def _status_kb(field: str, pid: str = "self") -> float | None:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return float(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak() -> bool:
-    gc.collect()
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
+from benchmarks.common import _status_kb, reset_peak as _reset_peak  # noqa: E402  (one copy of the /proc readers)
 
 
 def _peak_mb(reset_ok: bool) -> float:

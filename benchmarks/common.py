@@ -64,9 +64,9 @@ REQUIRED_KEYS = ("name", "n", "seconds", "rate", "baseline", "baseline_seconds",
 
 # --- memory ---------------------------------------------------------------------------------------
 
-def _status_kb(field: str) -> float | None:
+def _status_kb(field: str, pid: str = "self") -> float | None:
     try:
-        with open("/proc/self/status") as fh:
+        with open(f"/proc/{pid}/status") as fh:
             for line in fh:
                 if line.startswith(field + ":"):
                     return float(line.split()[1])
