@@ -646,26 +646,9 @@ _KIND_LABEL = {"social": "social-media item", "announcement": "company announcem
                "互动易 / investor Q&A reply", "broker_note": "broker note", "statement": "statement"}
 
 
-def _score_item(item, ev: _Event, aliases, others, cfg: LinkConfig) -> dict | None:
-    rel, reasons, facts = entity_relevance(item["title"], item["body"], item["symbol"], ev.symbol, aliases,
-                                           others, cfg.relevance, display=ev.name or ev.symbol)
-    if rel <= 0:
-        return None
-    title_n, body_n = norm_text(item["title"]), norm_text(item["body"])
-    kind = item["kind"]
-    exact = item["ts_precision"] in ("second", "minute")
-    trole = _time_role(item["pub_lo"], item["pub_hi"], exact, ev)
-    rumor_cues = find_cues(title_n, cfg.rumor_cues)
-    denial = find_cues(title_n, cfg.clarification_cues)
-    react = find_cues(title_n, cfg.reaction_cues)
-    own = is_company_own(kind, item["source"], item["title"], aliases, facts["filed_under"])
-    if own:
-        denial = denial or find_cues(body_n, cfg.clarification_cues)
-        react = react or find_cues(body_n, cfg.reaction_cues)
-    clar = bool(denial) or (own and bool(react))
-    role = "clarification" if clar else trole
-    rumor = kind == "social" or bool(rumor_cues)
-    timing, when = _timing(item, trole, ev, cfg)
+def _cue_score(kind, trole, rumor_cues, denial, react, clar, rumor, own, rel, timing, cfg) -> tuple[float, list[str]]:
+    """A link's score (relevance × weighted base, timing and cue) and the cue reasons behind it;
+    shared by the reference scorer and the batched one so both score alike."""
     cw = cfg.cues
     cue = 0.0
     cue_reasons: list[str] = []
@@ -689,7 +672,30 @@ def _score_item(item, ev: _Event, aliases, others, cfg: LinkConfig) -> dict | No
             label = "the company's own statement"
         cue_reasons.append(label)
     score = rel * (cfg.base_weight + cfg.timing_weight * timing + cfg.cue_weight * cue)
-    score = _num(min(max(score, 0.0), 1.0), cfg.digits)
+    return _num(min(max(score, 0.0), 1.0), cfg.digits), cue_reasons
+
+
+def _score_item(item, ev: _Event, aliases, others, cfg: LinkConfig) -> dict | None:
+    rel, reasons, facts = entity_relevance(item["title"], item["body"], item["symbol"], ev.symbol, aliases,
+                                           others, cfg.relevance, display=ev.name or ev.symbol)
+    if rel <= 0:
+        return None
+    title_n, body_n = norm_text(item["title"]), norm_text(item["body"])
+    kind = item["kind"]
+    exact = item["ts_precision"] in ("second", "minute")
+    trole = _time_role(item["pub_lo"], item["pub_hi"], exact, ev)
+    rumor_cues = find_cues(title_n, cfg.rumor_cues)
+    denial = find_cues(title_n, cfg.clarification_cues)
+    react = find_cues(title_n, cfg.reaction_cues)
+    own = is_company_own(kind, item["source"], item["title"], aliases, facts["filed_under"])
+    if own:
+        denial = denial or find_cues(body_n, cfg.clarification_cues)
+        react = react or find_cues(body_n, cfg.reaction_cues)
+    clar = bool(denial) or (own and bool(react))
+    role = "clarification" if clar else trole
+    rumor = kind == "social" or bool(rumor_cues)
+    timing, when = _timing(item, trole, ev, cfg)
+    score, cue_reasons = _cue_score(kind, trole, rumor_cues, denial, react, clar, rumor, own, rel, timing, cfg)
     reasons += cue_reasons + [when]
     if item.get("duplicates", 0):
         srcs = [s for s in item["duplicate_sources"] if s]
@@ -950,30 +956,7 @@ def _assess(it, f: tuple, ev: _Event, rel: float, filed: bool, aliases, batch: _
     role = "clarification" if clar else trole
     rumor = kind == "social" or bool(rumor_cues)
     timing, when = _timing_of(parts, trole, ev, cfg)
-    cw = cfg.cues
-    cue = 0.0
-    cue_reasons: list[str] = []
-    if clar:
-        cue = cw["clarification"]
-        cue_reasons.append(f"clarification cue {', '.join(denial or react)}")
-    elif trole in ("precursor", "concurrent") and rumor:
-        cue = cw["rumor_social"] if (kind == "social" and rumor_cues) else cw["rumor"]
-        if rumor_cues:
-            cue_reasons.append(f"rumor cue {', '.join(rumor_cues)}")
-    elif trole == "response":
-        if rumor_cues:
-            cue = max(cue, cw["rumor_reference"])
-            cue_reasons.append(f"refers to the rumor ({', '.join(rumor_cues)})")
-        if react:
-            cue = max(cue, cw["reaction"])
-            cue_reasons.append(f"reaction cue {', '.join(react)}")
-    if kind in _KIND_LABEL:
-        label = _KIND_LABEL[kind]
-        if own and kind == "statement":
-            label = "the company's own statement"
-        cue_reasons.append(label)
-    score = rel * (cfg.base_weight + cfg.timing_weight * timing + cfg.cue_weight * cue)
-    score = _num(min(max(score, 0.0), 1.0), cfg.digits)
+    score, cue_reasons = _cue_score(kind, trole, rumor_cues, denial, react, clar, rumor, own, rel, timing, cfg)
     return (score, rumor and trole in ("precursor", "concurrent") and not clar, role, trole, own, denial,
             cue_reasons, when)
 
