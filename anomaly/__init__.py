@@ -31,11 +31,13 @@ _EXPORTS = {
     "link_events": "anomaly.correlate", "event_study": "anomaly.eventstudy", "caar": "anomaly.eventstudy",
     # report, plot, scan
     "plot_event": "anomaly.plot", "run_scan": "anomaly.scan",
+    "font_properties": "anomaly.fonts", "apply_cjk_font": "anomaly.fonts", "cjk_label": "anomaly.fonts",
+    "find_cjk_font": "anomaly.fonts",
     # synthetic data (labelled synthetic)
     "simulate_market": "anomaly.simulate", "simulate_daily": "anomaly.simulate",
 }
 # Public name → name in its module (public names never shadow the subpackages anomaly.fetch/detect).
-_RENAMES = {"available_detectors": "available", "fetch_to_store": "fetch"}
+_RENAMES = {"available_detectors": "available", "fetch_to_store": "fetch", "cjk_label": "label"}
 
 __all__ = sorted(_EXPORTS) + ["default_detectors"]
 

@@ -202,3 +202,13 @@ def ascii_text(text: str, fallback: str = "", min_letters: int = 12) -> str:
     if kept and sum(ch.isalpha() for ch in kept) >= min_letters:
         return kept
     return fallback
+
+
+def apply_cjk_font(ax, disabled: bool | None = None) -> None:
+    """Give every text of a matplotlib axes (title, labels, ticks, legend, annotations) the CJK
+    font, per text — for analysts' own figures in notebooks; no global rcParams change."""
+    texts = [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.get_xticklabels(), *ax.get_yticklabels(), *ax.texts]
+    if ax.get_legend():
+        texts += ax.get_legend().get_texts()
+    for t in texts:
+        t.set_fontproperties(font_properties(t.get_fontsize(), t.get_fontweight(), disabled))

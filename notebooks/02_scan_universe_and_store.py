@@ -41,8 +41,6 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from matplotlib import font_manager
-from matplotlib.font_manager import FontProperties
 
 import anomaly as an
 
@@ -89,28 +87,11 @@ print(config_text)
 # `fonts-noto-cjk`) labels fall back to English.
 
 # %%
-CJK_FAMILIES = ("Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC", "WenQuanYi Zen Hei",
-                "WenQuanYi Micro Hei", "Microsoft YaHei", "SimHei", "PingFang SC")
-_installed = {f.name for f in font_manager.fontManager.ttflist}
-CJK = next((f for f in CJK_FAMILIES if f in _installed), None)
-
-
-def fp(size=None, weight=None):
-    return FontProperties(family=[CJK, "DejaVu Sans"] if CJK else ["DejaVu Sans"], size=size, weight=weight)
-
-
-def zh(chinese, english):
-    return chinese if CJK else english
-
-
-def cjk_axes(ax):
-    """Give every text of an axes (title, labels, tick labels, legend) the CJK font."""
-    texts = [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.get_xticklabels(), *ax.get_yticklabels(), *ax.texts]
-    if ax.get_legend():
-        texts += ax.get_legend().get_texts()
-    for t in texts:
-        t.set_fontproperties(fp(t.get_fontsize(), t.get_fontweight()))
-
+_font = an.find_cjk_font()
+CJK = _font.family if _font else None
+fp = an.font_properties        # a FontProperties per text: the CJK family first
+zh = an.cjk_label              # the Chinese label when Chinese can be drawn, else the English one
+cjk_axes = an.apply_cjk_font   # every text of an axes in the CJK font
 
 print("CJK font:", CJK or "none found (English labels)")
 
