@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import re
 from typing import Callable, Iterator, Sequence
 
 from .errors import BadInput
@@ -66,8 +67,11 @@ class DaskEngine:
         else:
             try:
                 self.client = Client(scheduler, timeout="10s")
-            except (OSError, TimeoutError, ValueError) as exc:
-                raise BadInput(f"cannot reach dask scheduler {scheduler}: {exc}") from None
+            except Exception as exc:  # noqa: BLE001
+                # distributed's start-up failures vary by version and timing (OSError, TimeoutError,
+                # ValueError, even a bare AssertionError from its loop); all mean "not reachable".
+                detail = str(exc) or type(exc).__name__
+                raise BadInput(f"cannot reach dask scheduler {scheduler}: {detail}") from None
         self.retries = retries
 
     def map(self, fn: Callable, items: Sequence) -> list:
@@ -81,6 +85,29 @@ class DaskEngine:
             self._cluster.close()
 
 
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx", "inproc")
+_ADDRESS = re.compile(r"^(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
+
+
+def check_scheduler_address(scheduler: str) -> None:
+    """Reject an address dask could only fail on, with a line that says what is wrong with it.
+
+    Checked here, not left to distributed, because its errors for a bad address differ between
+    versions (and one path raises a bare AssertionError).
+    """
+    if scheduler == "local-cluster":
+        return
+    m = _ADDRESS.match(scheduler)
+    if m is None:
+        raise BadInput(f"bad dask scheduler address {scheduler!r}: expected tcp://HOST:PORT or local-cluster")
+    scheme = m.group("scheme")
+    if scheme is not None and scheme not in SCHEDULER_SCHEMES:
+        raise BadInput(f"bad dask scheduler address {scheduler!r}: unknown scheme {scheme!r} "
+                       f"(use one of {', '.join(SCHEDULER_SCHEMES)})")
+    if not 0 < int(m.group("port")) < 65536:
+        raise BadInput(f"bad dask scheduler address {scheduler!r}: port out of range")
+
+
 def check_engine(engine: str, scheduler: str) -> None:
     """Fail early (before any work) when the chosen engine cannot run."""
     if engine == "dask":
@@ -90,6 +117,7 @@ def check_engine(engine: str, scheduler: str) -> None:
             raise BadInput(DASK_HINT) from None
         if not scheduler:
             raise BadInput("--engine dask needs --scheduler ADDRESS or local-cluster")
+        check_scheduler_address(scheduler)
     elif engine != "local":
         raise BadInput(f"unknown engine {engine!r} (use local or dask)")
 

@@ -13,7 +13,7 @@ import http.client
 import json
 import shutil
 import socket
-import time
+import threading
 
 import akshare
 import pandas as pd
@@ -187,17 +187,22 @@ def test_akshare_connection_error_one_line_nothing_cached(cli, monkeypatch, tmp_
 
 
 def test_akshare_timeout_is_bounded(cli, monkeypatch, tmp_path):
+    release = threading.Event()
+    answered = threading.Event()
+
     def behaviour(name, kw):
-        time.sleep(3.0)  # a stalled server (the abandoned daemon thread ends by itself)
+        release.wait(60.0)  # a stalled server (released when the test ends)
+        answered.set()
         raise AssertionError("unreachable")
     fake_akshare(monkeypatch, behaviour)
-    t0 = time.monotonic()
-    r = fetch_ak(cli, tmp_path, write_ak_config(tmp_path, timeout=0.2))
-    took = time.monotonic() - t0
+    try:
+        r = fetch_ak(cli, tmp_path, write_ak_config(tmp_path, timeout=0.2))
+        assert not answered.is_set()   # fetch gave up on every site while they were all still silent
+    finally:
+        release.set()
     assert r.code == 1
     assert "failed after 1 try: no answer within 0.2 s (eastmoney.com)" in r.out
     assert "no answer within 0.2 s (qq.com)" in r.out
-    assert took < 2.5, took
     assert rt.parquet_files(tmp_path / "store") == []
 
 
