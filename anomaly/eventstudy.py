@@ -7,8 +7,9 @@ Conventions (as in MacKinlay 1997, EventStudyTools, R ``estudy2``):
   stock has no bar (suspended) has no return. Event time counts benchmark trading days; day 0 is the
   event day.
 * Market model ``R_it = α + β R_mt + ε``, estimated over ``est`` (default [−250, −11]) by OLS in
-  ``anomaly.marketmodel.fit_event`` (the only place α, β, σ are estimated). This module decides the
-  excluded estimation days (closes at the limit price, the first day after a suspension) and
+  ``anomaly.marketmodel.ols`` on the rows ``marketmodel.estimation_rows`` picks — the same two
+  functions ``marketmodel.fit_event`` uses, so α, β, σ are estimated in one place. This module decides
+  the excluded estimation days (closes at the limit price, the first day after a suspension) and
   computes the window statistics itself from the per-day ARs.
 * ``AR_t = R_it − (α + β R_mt)``; ``CAR[a,b] = Σ AR_t`` over the window days that have data.
 * The CAR's variance includes the prediction error of the estimated parameters:
@@ -27,12 +28,13 @@ assumed independent (no Kolari–Pynnönen correction for shared event dates).
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from .errors import BadInput
 
@@ -71,45 +73,46 @@ def daily_returns(bars: pd.DataFrame, symbol: str) -> pd.DataFrame:
     return out[~out.index.duplicated(keep="last")]
 
 
-def _limit_hits(bars: pd.DataFrame, symbol: str) -> pd.Series:
-    """Days the stock closed at its board's limit price (excluded from estimation; indices: none)."""
-    from .marketmodel import limit_hit_days
+_NS_PER_DAY = 86_400 * 10**9
+_SHANGHAI_NS = 8 * 3600 * 10**9          # UTC+8 all year (no DST since 1991)
+
+
+def _stock_days(bars: pd.DataFrame, symbol: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One pass over the stock's rows → (day number since 1970-01-01 in Shanghai, ret, close,
+    limit_hit), one entry per day (the last bar of a day wins), in day order.
+
+    ``ret`` and ``close`` are exactly ``daily_returns``'s; ``limit_hit`` marks closes at the board's
+    limit-up or limit-down price (as ``marketmodel.limit_hit_days`` decides) — excluded from estimation
+    because the limit censors the return. Indices and unknown symbols never hit a limit.
+    """
+    from .rules import limit_pct_array, limit_prices
     from .symbols import resolve
 
+    mine = (bars["symbol"].astype(str) == symbol).to_numpy(bool)
+    rows = bars if mine.all() else bars[mine]          # the link stage passes one symbol's bars
+    if rows.empty:
+        return np.array([], dtype=np.int64), np.array([]), np.array([]), np.array([], dtype=bool)
+    ns = pd.DatetimeIndex(rows["ts"]).as_unit("ns").asi8
+    order = np.argsort(ns, kind="stable")
+    day = (ns[order] + _SHANGHAI_NS) // _NS_PER_DAY
+    close = rows["close"].to_numpy(float)[order]
+    raw_prev = (rows["prev_close"].to_numpy(float)[order] if "prev_close" in rows
+                else np.full(len(rows), np.nan))
+    prev = np.where(np.isfinite(raw_prev) & (raw_prev > 0), raw_prev, np.r_[np.nan, close[:-1]])
+    hit = np.zeros(len(rows), dtype=bool)
     try:
         sym = resolve(symbol)
     except BadInput:
-        return pd.Series(dtype=bool)
-    if sym.is_index:
-        return pd.Series(dtype=bool)
-    return limit_hit_days(bars, symbol, board=sym.board, st=sym.is_st)
-
-
-def _estimate(symbol: str, benchmark: str, frame: pd.DataFrame, pos0: int, est: tuple[int, int],
-              windows, min_est: int) -> dict:
-    """α, β, σ from ``marketmodel.fit_event`` (the shared estimator), and the estimation rows used.
-
-    The days to exclude (limit-hit closes, the first day after a suspension) are decided here and
-    passed to ``fit_event`` as ``exclude``, so the design rows for the CAR variance are exactly the
-    ones it used: in the window, both returns present, not excluded.
-    """
-    from .marketmodel import fit_event
-
-    res = fit_event(frame["ret"], frame["mret"], frame.index[pos0], est=est, windows=tuple(windows),
-                    exclude=frame["exclude"], min_obs=min_est, benchmark=benchmark)
-    e = res.get("estimation") or {}
-    if res.get("error") or e.get("alpha") is None or e.get("beta") is None or e.get("sigma") is None:
-        raise BadInput(f"event study of {symbol} on {frame.index[pos0].date()}: "
-                       f"{res.get('error') or 'no market-model estimate'} in [{est[0]},{est[1]}]; "
-                       "supply longer history")
-    lo, hi = max(pos0 + est[0], 0), pos0 + est[1]
-    span = frame.iloc[lo:hi + 1] if hi >= lo else frame.iloc[0:0]
-    rows = span[span["ret"].notna() & span["mret"].notna() & ~span["exclude"]]
-    if len(rows) != int(e["n"]):
-        raise ValueError(f"estimation rows disagree with marketmodel.fit_event ({len(rows)} vs {e['n']})")
-    return {"alpha": float(e["alpha"]), "beta": float(e["beta"]), "sigma": float(e["sigma"]),
-            "n": int(e["n"]), "x": rows["mret"].to_numpy(float), "start": e.get("start"),
-            "end": e.get("end"), "source": "anomaly.marketmodel.fit_event"}
+        sym = None
+    if sym is not None and not sym.is_index:
+        pct = limit_pct_array(np.full(len(rows), sym.board, dtype=object), np.full(len(rows), sym.is_st),
+                              day.astype("datetime64[D]"))
+        up, down = limit_prices(raw_prev, pct)
+        c = np.rint(close * 100)
+        with np.errstate(invalid="ignore"):
+            hit = np.isfinite(up) & ((c >= np.rint(up * 100)) | (c <= np.rint(down * 100)))
+    last = np.r_[day[1:] != day[:-1], True]
+    return day[last], (close / prev - 1.0)[last], close[last], hit[last]
 
 
 def _day(d) -> pd.Timestamp:
@@ -135,7 +138,12 @@ def event_study(symbol: str, event_day, bars: pd.DataFrame, index_bars: pd.DataF
                       "car", "sd", "t", "p"}, ...],
          "days": [{"day": k, "date", "ret", "index_ret", "ar"}, ...],   # every day of the windows
          "recovery": {"ar0", "car_after", "after": "[1,K]", "fraction"}}
+
+    Works on plain arrays aligned on the benchmark's trading days (a scan runs it for every event of
+    a market-wide day, so it avoids per-day pandas work).
     """
+    from .marketmodel import estimation_rows, ols
+
     windows = [(int(a), int(b)) for a, b in windows]
     if any(a > b for a, b in windows):
         raise BadInput(f"event window with start after end: {windows}")
@@ -146,78 +154,99 @@ def event_study(symbol: str, event_day, bars: pd.DataFrame, index_bars: pd.DataF
         m = daily_returns(index_bars if index_bars is not None else bars, benchmark)
     if m.empty:
         raise BadInput(f"no bars for benchmark {benchmark} (needed for the event study of {symbol})")
-    s = daily_returns(bars, symbol)
-    if s.empty:
+    s_day, s_ret, s_close, s_hit = _stock_days(bars, symbol)
+    if not len(s_day):
         raise BadInput(f"no daily bars for {symbol} (needed for the event study)")
-    frame = pd.DataFrame({"mret": m["ret"]}).join(s[["ret", "close"]], how="left")
-    traded = frame["close"].notna().to_numpy()
-    after_gap = np.r_[False, ~traded[:-1]] & traded
-    frame["exclude"] = after_gap | _limit_hits(bars, symbol).reindex(frame.index).fillna(False).to_numpy(bool)
-    if day0 not in frame.index:
+    cal = m.index
+    cal_day = cal.as_unit("ns").asi8 // _NS_PER_DAY   # naive midnight dates → day numbers
+    mret = m["ret"].to_numpy(float)
+    ret, traded, hit = np.full(len(cal), np.nan), np.zeros(len(cal), bool), np.zeros(len(cal), bool)
+    at = np.minimum(np.searchsorted(cal_day, s_day), len(cal) - 1)   # the stock's days on the calendar
+    on = cal_day[at] == s_day
+    ret[at[on]] = s_ret[on]
+    traded[at[on]] = np.isfinite(s_close[on])
+    hit[at[on]] = s_hit[on]
+    # Excluded from estimation: limit-hit closes, and the first day back after a suspension (its
+    # return spans the whole gap).
+    exclude = hit | (np.r_[False, ~traded[:-1]] & traded)
+    pos = cal.get_indexer([day0])[0]
+    if pos < 0:
         raise BadInput(f"{day0.date()} is not a trading day in the {benchmark} bars")
-    pos0 = int(frame.index.get_loc(day0))
-    if not np.isfinite(frame["ret"].iloc[pos0]):
+    pos0 = int(pos)
+    if not np.isfinite(ret[pos0]):
         raise BadInput(f"{symbol} has no bar with a return on {day0.date()} (suspended?)")
-    fit = _estimate(symbol, benchmark, frame, pos0, est, windows, min_est)
-    alpha, beta, sigma = fit["alpha"], fit["beta"], fit["sigma"]
-    x = fit["x"]
+
+    # α, β, σ: marketmodel's estimator, on the days with an index return (as ``fit_event`` counts them).
+    valid = np.flatnonzero(np.isfinite(mret))
+    t0 = int(np.searchsorted(valid, pos0))
+    if t0 >= len(valid) or valid[t0] != pos0:
+        raise BadInput(f"{day0.date()} has no {benchmark} return (not a day of the index returns)")
+    sel = valid[estimation_rows(ret[valid], mret[valid], exclude[valid], t0, est)]
+    n = len(sel)
+    if n < max(min_est, 3):
+        raise BadInput(f"event study of {symbol} on {day0.date()}: only {n} estimation days "
+                       f"(need {max(min_est, 3)}) in [{est[0]},{est[1]}]; supply longer history")
+    alpha, beta, sigma2, *_ = ols(mret[sel], ret[sel])
+    sigma = math.sqrt(sigma2)
+    x = mret[sel]
     X = np.column_stack([np.ones_like(x), x])
     xtx_inv = np.linalg.pinv(X.T @ X)
-    df_t = max(fit["n"] - 2, 1)
-    frame["ar"] = frame["ret"] - (alpha + beta * frame["mret"])
+    df_t = max(n - 2, 1)
+    ar = ret - (alpha + beta * mret)
+    has_ar = ~np.isnan(ar)
 
     out_windows = []
     for a, b in windows:
-        lo, hi = pos0 + a, pos0 + b
-        rows = frame.iloc[max(lo, 0):max(hi + 1, 0)]
-        rows = rows[rows["ar"].notna()]
+        lo, hi = max(pos0 + a, 0), max(pos0 + b + 1, 0)
+        rows = np.arange(lo, min(hi, len(cal)))
+        rows = rows[has_ar[rows]]
         L = len(rows)
         expected = b - a + 1
         entry = {"window": window_label((a, b)),
-                 "start": str(rows.index.min().date()) if L else None,
-                 "end": str(rows.index.max().date()) if L else None,
+                 "start": str(cal[rows[0]].date()) if L else None,
+                 "end": str(cal[rows[-1]].date()) if L else None,
                  "n_days": L, "n_days_expected": expected, "complete": L == expected}
         if L:
-            car = float(rows["ar"].sum())
-            xw = np.column_stack([np.ones(L), rows["mret"].to_numpy(float)])
-            ones = xw.sum(axis=0)
+            car = float(ar[rows].sum())
+            ones = np.array([float(L), float(mret[rows].sum())])
             var = sigma ** 2 * (L + float(ones @ xtx_inv @ ones))
             sd = math.sqrt(var)
             t = car / sd
-            p = 2.0 * stats.t.sf(abs(t), df_t)
+            p = 2.0 * special.stdtr(df_t, -abs(t))   # = 2 · stats.t.sf(|t|), without the wrapper
             entry.update({"car": _r(car), "sd": _r(sd), "t": _r(t, 4), "p": _r(p, 6)})
         else:
             entry.update({"car": None, "sd": None, "t": None, "p": None})
         out_windows.append(entry)
 
     k_lo, k_hi = min(a for a, _ in windows), max(b for _, b in windows)
-    days = []
-    for k in range(k_lo, k_hi + 1):
-        pos = pos0 + k
-        if 0 <= pos < len(frame):
-            r = frame.iloc[pos]
-            days.append({"day": k, "date": str(frame.index[pos].date()), "ret": _r(r["ret"]),
-                         "index_ret": _r(r["mret"]), "ar": _r(r["ar"])})
-    ar0 = float(frame["ar"].iloc[pos0])
-    after = frame["ar"].iloc[pos0 + 1:pos0 + k_hi + 1].dropna() if k_hi >= 1 else frame["ar"].iloc[0:0]
+    days = [{"day": k, "date": str(cal[pos0 + k].date()), "ret": _r(ret[pos0 + k]),
+             "index_ret": _r(mret[pos0 + k]), "ar": _r(ar[pos0 + k])}
+            for k in range(k_lo, k_hi + 1) if 0 <= pos0 + k < len(cal)]
+    ar0 = float(ar[pos0])
+    after = ar[pos0 + 1:pos0 + k_hi + 1] if k_hi >= 1 else ar[:0]
+    after = after[~np.isnan(after)]
     car_after = float(after.sum()) if len(after) else None
     recovery = {"ar0": _r(ar0), "after": window_label((1, k_hi)) if k_hi >= 1 else None,
                 "n_days_after": int(len(after)), "car_after": _r(car_after),
                 "fraction": _r(-car_after / ar0) if car_after is not None and abs(ar0) > 1e-12 else None}
-    try:
-        from .symbols import resolve
-
-        bname = resolve(benchmark).name
-    except BadInput:
-        bname = ""
     return {
-        "symbol": symbol, "event_day": str(day0.date()), "benchmark": benchmark, "benchmark_name": bname,
-        "model": "market model",
-        "estimation": {"start": fit["start"], "end": fit["end"],
-                       "window": window_label(est), "n": int(fit["n"]), "alpha": _r(alpha, 8),
-                       "beta": _r(beta), "sigma": _r(sigma, 8), "source": fit["source"]},
+        "symbol": symbol, "event_day": str(day0.date()), "benchmark": benchmark,
+        "benchmark_name": _index_name(benchmark), "model": "market model",
+        "estimation": {"start": str(cal[sel[0]].date()), "end": str(cal[sel[-1]].date()),
+                       "window": window_label(est), "n": int(n), "alpha": _r(alpha, 8),
+                       "beta": _r(beta), "sigma": _r(sigma, 8), "source": "anomaly.marketmodel.ols"},
         "windows": out_windows, "days": days, "recovery": recovery,
     }
+
+
+@functools.lru_cache(maxsize=64)
+def _index_name(benchmark: str) -> str:
+    from .symbols import resolve
+
+    try:
+        return resolve(benchmark).name
+    except BadInput:
+        return ""
 
 
 def caar(events_results: Iterable[dict], windows: Iterable[Sequence[int]] | None = None,

@@ -450,6 +450,29 @@ def _f(v) -> float | None:
     return None if not np.isfinite(v) else v
 
 
+def estimation_rows(yv: np.ndarray, xv: np.ndarray, exclude: np.ndarray, t0: int,
+                    est: tuple[int, int] = EST_WINDOW) -> np.ndarray:
+    """Positions of the estimation window [t0 + a, t0 + b] on which both returns exist and the day is
+    not excluded; the arrays are aligned on the index's trading days."""
+    a, b = est
+    lo, hi = max(t0 + a, 0), t0 + b
+    sel = np.arange(lo, hi + 1) if hi >= lo else np.array([], dtype=int)
+    return sel[np.isfinite(yv[sel]) & np.isfinite(xv[sel]) & ~exclude[sel]] if len(sel) else sel
+
+
+def ols(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, float, float, float, float, float]:
+    """The market-model OLS on n ≥ 3 pairs: (α, β, σ², x̄, Sxx, SSR, Syy)."""
+    n = len(xs)
+    xbar, ybar = xs.mean(), ys.mean()
+    sxx = float(((xs - xbar) ** 2).sum())
+    sxy = float(((xs - xbar) * (ys - ybar)).sum())
+    syy = float(((ys - ybar) ** 2).sum())
+    beta = sxy / sxx
+    alpha = ybar - beta * xbar
+    ssr = max(syy - beta * sxy, 0.0)
+    return float(alpha), float(beta), ssr / (n - 2), float(xbar), sxx, ssr, syy
+
+
 def fit_event(stock_ret: pd.Series, index_ret: pd.Series, event_day,
               est: tuple[int, int] = EST_WINDOW,
               windows: Iterable[tuple[int, int]] = ((0, 0), (-1, 1), (0, 5)), *,
@@ -492,10 +515,8 @@ def fit_event(stock_ret: pd.Series, index_ret: pd.Series, event_day,
         ex = e.fillna(0).to_numpy() > 0
     t0 = int(cal.get_loc(ev))
     a, b = est
-    lo, hi = max(t0 + a, 0), t0 + b
     yv, xv = y.to_numpy(), x.to_numpy()
-    sel = np.arange(lo, hi + 1) if hi >= lo else np.array([], dtype=int)
-    sel = sel[np.isfinite(yv[sel]) & np.isfinite(xv[sel]) & ~ex[sel]] if len(sel) else sel
+    sel = estimation_rows(yv, xv, ex, t0, est)
     n = len(sel)
     out: dict = {"event_day": str(ev.date()), "benchmark": benchmark or (index_ret.name if index_ret.name else None)}
     est_info = {"start": str(cal[sel[0]].date()) if n else None,
@@ -509,15 +530,7 @@ def fit_event(stock_ret: pd.Series, index_ret: pd.Series, event_day,
                    market_adjusted_return=_f(yv[t0] - xv[t0]),
                    windows=[], daily=[], error=f"only {n} estimation days (need {max(min_obs, 3)})")
         return out
-    xs, ys = xv[sel], yv[sel]
-    xbar, ybar = xs.mean(), ys.mean()
-    sxx = float(((xs - xbar) ** 2).sum())
-    sxy = float(((xs - xbar) * (ys - ybar)).sum())
-    syy = float(((ys - ybar) ** 2).sum())
-    beta = sxy / sxx
-    alpha = ybar - beta * xbar
-    ssr = max(syy - beta * sxy, 0.0)
-    sigma2 = ssr / (n - 2)
+    alpha, beta, sigma2, xbar, sxx, ssr, syy = ols(xv[sel], yv[sel])
     est_info.update(alpha=float(alpha), beta=float(beta), sigma=float(np.sqrt(sigma2)), sigma2=float(sigma2),
                     r2=float(1 - ssr / syy) if syy > 0 else None, mean_market=float(xbar), sxx=sxx)
     dof = n - 2

@@ -37,6 +37,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
                      repeats=3),
         "store": dict(symbols=5000, daily_days=242, repeats=3),
         "cli_startup": dict(repeats=7),
+        "event_study": dict(days=10, baseline_events=600, repeats=3),
         "backfill": dict(),
     },
     "quick": {
@@ -45,6 +46,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "link": dict(anomalies=2000, news=200_000, baseline_anomalies=40, library_anomalies=60, repeats=1),
         "store": dict(symbols=1000, daily_days=242, repeats=1),
         "cli_startup": dict(repeats=3),
+        "event_study": dict(days=3, baseline_events=200, repeats=1),
         "backfill": dict(),
     },
     "tiny": {
@@ -53,11 +55,12 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "link": dict(anomalies=40, news=3000, baseline_anomalies=8, library_anomalies=10, repeats=1),
         "store": dict(symbols=20, daily_days=60, repeats=1),
         "cli_startup": dict(repeats=1),
+        "event_study": dict(days=1, baseline_events=30, repeats=1),
         "backfill": dict(),
     },
 }
 
-CASES = ("daily_detect", "intraday_detect", "link", "store", "cli_startup", "backfill")
+CASES = ("daily_detect", "intraday_detect", "link", "store", "cli_startup", "event_study", "backfill")
 
 REQUIRED_KEYS = ("name", "n", "seconds", "rate", "baseline", "baseline_seconds", "ratio", "peak_rss_mb")
 

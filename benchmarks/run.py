@@ -31,7 +31,8 @@ if __package__ in (None, ""):          # run as a file: python benchmarks/run.py
 from benchmarks.common import CASES, REQUIRED_KEYS, SIZES  # noqa: E402
 
 _MODULES = {"daily_detect": "daily", "intraday_detect": "intraday", "link": "link", "store": "store",
-            "cli_startup": "cli", "backfill": "backfill"}
+            "cli_startup": "cli", "event_study": "event_study",
+            "backfill": "backfill"}
 _TIMEOUT = {"full": 3600, "quick": 600, "tiny": 300}
 
 

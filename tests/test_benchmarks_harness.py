@@ -34,7 +34,7 @@ def test_tiny_run_prints_json_lines_with_the_required_keys(tiny_run):
     recs = [json.loads(ln) for ln in lines]          # every line is one JSON object
     names = {r["name"] for r in recs}
     assert {"daily_detect", "intraday_detect", "link", "link_match", "store.write_minute_day",
-            "store.read_minute_day", "store.read_symbol_year", "cli_startup"} <= names
+            "store.read_minute_day", "store.read_symbol_year", "cli_startup", "event_study"} <= names
     for r in recs:
         assert "error" not in r, r
         for k in REQUIRED:
@@ -54,6 +54,7 @@ def test_tiny_run_labels_synthetic_data_and_extrapolation(tiny_run):
     assert recs["intraday_detect"]["baseline_same_records"] is True
     assert recs["link_match"]["same_candidates"] is True
     assert recs["link"]["seconds_extrapolated_from"] >= 1
+    assert recs["event_study"]["data"].startswith("real") and recs["event_study"]["same_results"] is True
 
 
 def test_run_py_is_runnable_as_a_file():

@@ -169,3 +169,60 @@ def test_real_sample_002230():
     assert res["estimation"]["n"] >= 200 and res["benchmark_name"] == "深证成指"
     w0 = res["windows"][0]
     assert -0.05 < w0["car"] < -0.02 and w0["t"] < 0
+
+
+# --- the array implementation against the shared estimator and other inputs ------------------------
+
+@pytest.fixture(scope="module")
+def panel():
+    from anomaly.sources.sample import sample_daily_bars
+
+    b = sample_daily_bars()
+    return {s: g for s, g in b.groupby("symbol", sort=False)}
+
+
+@pytest.mark.parametrize("symbol, day, bench", [
+    ("002230", "2023-05-24", "399001.SZ"),      # the defining case
+    ("002230", "2023-10-24", "399001.SZ"),      # a limit-down touch in the estimation window later on
+    ("600031", "2024-09-30", "000001.SH"),      # a market-wide rally day, Shanghai main board
+    ("300033", "2024-02-06", "399001.SZ"),      # ChiNext (20 % limits)
+    ("688001", "2024-10-08", "000001.SH"),      # STAR
+])
+def test_estimate_agrees_with_marketmodel_fit_event(panel, symbol, day, bench):
+    """α, β, σ, n and the estimation span equal ``fit_event`` given the same exclusions."""
+    from anomaly.eventstudy import daily_returns
+    from anomaly.marketmodel import fit_event, limit_hit_days
+
+    res = event_study(symbol, day, panel[symbol], panel[bench], bench)
+    s, m = daily_returns(panel[symbol], symbol), daily_returns(panel[bench], bench)
+    frame = m[["ret"]].rename(columns={"ret": "mret"}).join(s, how="left")
+    traded = frame["close"].notna().to_numpy()
+    exclude = (np.r_[False, ~traded[:-1]] & traded) | limit_hit_days(panel[symbol], symbol).reindex(
+        frame.index).fillna(False).to_numpy(bool)
+    ref = fit_event(frame["ret"], frame["mret"], day, exclude=pd.Series(exclude, index=frame.index),
+                    benchmark=bench)["estimation"]
+    est = res["estimation"]
+    assert (est["n"], est["start"], est["end"]) == (ref["n"], ref["start"], ref["end"])
+    assert est["alpha"] == pytest.approx(ref["alpha"], abs=1e-8)
+    assert est["beta"] == pytest.approx(ref["beta"], abs=1e-6)
+    assert est["sigma"] == pytest.approx(ref["sigma"], abs=1e-8)
+    day0 = next(d for d in res["days"] if d["day"] == 0)
+    assert day0["ar"] == pytest.approx(day0["ret"] - ref["alpha"] - ref["beta"] * day0["index_ret"], abs=2e-6)
+
+
+def test_same_result_whatever_the_timestamp_unit_and_row_order(panel):
+    """Bars read from Parquet may carry s/ms/us timestamps and arrive unsorted; days must still align."""
+    from anomaly.eventstudy import daily_returns
+
+    stock, index = panel["002230"], panel["399001.SZ"]
+    ref = event_study("002230", "2023-05-24", stock, index, "399001.SZ")
+    other = stock.assign(ts=stock["ts"].dt.as_unit("s")).sample(frac=1.0, random_state=3)
+    bench = daily_returns(index, "399001.SZ")
+    bench.index = bench.index.as_unit("us")
+    assert event_study("002230", "2023-05-24", other, index, "399001.SZ", benchmark_returns=bench) == ref
+
+
+def test_bars_of_several_symbols_are_filtered(panel):
+    both = pd.concat([panel["399001.SZ"], panel["002230"]], ignore_index=True)
+    assert (event_study("002230", "2023-05-24", both, None, "399001.SZ")
+            == event_study("002230", "2023-05-24", panel["002230"], panel["399001.SZ"], "399001.SZ"))
