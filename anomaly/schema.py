@@ -154,17 +154,39 @@ def validate_bars(df: pd.DataFrame, freq: str = "daily", origin: str = "bars",
         if ((t.dt.hour != 15) | (t.dt.minute != 0)).any():
             # Daily bars are labelled by their end; a date-only stamp means 15:00 that day.
             out["ts"] = t.dt.normalize() + pd.Timedelta(hours=15)
-    dup = out.duplicated(["symbol", "ts"], keep="first").to_numpy()
-    if dup.any():
-        raise BadInput(f"{_where(out, dup, origin)}: duplicate timestamp for this symbol")
-    back = (out.groupby("symbol", sort=False)["ts"].diff() <= pd.Timedelta(0)).to_numpy()
-    if back.any():
-        raise BadInput(f"{_where(out, back, origin)}: timestamps are not in ascending order "
-                       "(sort the file by time)")
+    same_symbol = _ascending_runs(out)
+    if same_symbol is None:                    # not the usual layout, or something is wrong: find what
+        dup = out.duplicated(["symbol", "ts"], keep="first").to_numpy()
+        if dup.any():
+            raise BadInput(f"{_where(out, dup, origin)}: duplicate timestamp for this symbol")
+        back = (out.groupby("symbol", sort=False)["ts"].diff() <= pd.Timedelta(0)).to_numpy()
+        if back.any():
+            raise BadInput(f"{_where(out, back, origin)}: timestamps are not in ascending order "
+                           "(sort the file by time)")
     if derive_prev_close and freq == "daily":
-        derived = out.groupby("symbol", sort=False)["close"].shift(1)
+        if same_symbol is not None:
+            close = out["close"].to_numpy()
+            derived = pd.Series(np.where(same_symbol, np.r_[np.nan, close[:-1]], np.nan), index=out.index)
+        else:
+            derived = out.groupby("symbol", sort=False)["close"].shift(1)
         out["prev_close"] = out["prev_close"].fillna(derived)
     return out[BAR_COLUMNS].reset_index(drop=True)
+
+
+def _ascending_runs(out: pd.DataFrame) -> np.ndarray | None:
+    """The fast answer for the usual layout — each symbol's rows together, strictly ascending in time:
+    a boolean array (row i has the same symbol as row i − 1). ``None`` when the frame is laid out
+    otherwise or breaks the order, so the caller runs the general checks that name the bad row."""
+    codes, uniques = pd.factorize(out["symbol"], sort=False)
+    if len(codes) == 0:
+        return np.zeros(0, dtype=bool)
+    same = np.r_[False, codes[1:] == codes[:-1]]
+    if int((~same).sum()) != len(uniques):     # some symbol's rows are split up
+        return None
+    ns = out["ts"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    if (same[1:] & (ns[1:] <= ns[:-1])).any():
+        return None
+    return same
 
 
 def check_trading_days(bars: pd.DataFrame, origin: str = "bars") -> None:

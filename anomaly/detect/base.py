@@ -14,6 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from ..errors import BadInput, ConfigError
@@ -79,7 +80,8 @@ class Detector:
         clean = bars if validated else prepare_bars(bars, self.freq)
         if clean.empty:
             return empty_anomalies()
-        out = self._detect(clean, context or Context())
+        with _absurd_magnitudes():
+            out = self._detect(clean, context or Context())
         return anomalies_frame(out)
 
     def _detect(self, bars: pd.DataFrame, ctx: Context) -> pd.DataFrame | list[dict]:
@@ -88,6 +90,12 @@ class Detector:
     def params(self) -> dict[str, Any]:
         return dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
 
+
+# Validated prices are finite and positive, but ratios and products of values near 1e308 (corrupt
+# upstream data) overflow to inf; the detectors already treat non-finite figures as "no signal", so
+# the numpy overflow warning would only be noise in a nightly log.
+def _absurd_magnitudes() -> np.errstate:
+    return np.errstate(over="ignore")
 
 REGISTRY: dict[str, type[Detector]] = {}
 
@@ -145,7 +153,8 @@ def run_detectors(bars: pd.DataFrame, detectors: Iterable[Detector],
             elif clean[d.freq].empty:
                 continue
             else:
-                out = d._detect(clean[d.freq], ctx)
+                with _absurd_magnitudes():
+                    out = d._detect(clean[d.freq], ctx)
                 if not isinstance(out, pd.DataFrame) or list(out.columns) != ANOMALY_COLUMNS:
                     out = anomalies_frame(out)
             if len(out):
