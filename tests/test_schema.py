@@ -333,3 +333,56 @@ def test_anomalies_frame():
     assert out["details"].tolist() == [{"x": 1}, {}]
     assert out["magnitude"].dtype == np.float64 and out["magnitude"].iloc[0] == 0.01
     assert np.isnan(out["p_value"]).all()
+
+
+# --- the usual layout (symbols together, ascending) and every other layout agree ---------------------
+
+def _real_two_symbols() -> pd.DataFrame:
+    """Real daily bars of 002230 and 399001.SZ (bundled sample), grouped by symbol, prev_close dropped."""
+    from anomaly.sources.sample import sample_daily_bars
+
+    b = sample_daily_bars()
+    b = b[b["symbol"].isin(["002230", "399001.SZ"]) & (b["ts"] >= "2023-05-01") & (b["ts"] < "2023-07-01")]
+    return b.sort_values(["symbol", "ts"]).drop(columns=["prev_close"]).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("layout", ["grouped", "interleaved", "grouped-reversed-symbols"])
+def test_every_layout_gives_the_same_bars(layout):
+    grouped = _real_two_symbols()
+    frame = {"grouped": grouped,
+             "interleaved": grouped.sort_values(["ts", "symbol"], kind="stable"),
+             "grouped-reversed-symbols": grouped.sort_values(["symbol", "ts"], ascending=[False, True])}[layout]
+    key = ["symbol", "ts"]
+    got = validate_bars(frame).sort_values(key).reset_index(drop=True)
+    want = validate_bars(grouped).sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want)
+    first = got.groupby("symbol")["prev_close"].head(1)
+    assert first.isna().all() and got["prev_close"].notna().sum() == len(got) - 2
+
+
+@pytest.mark.parametrize("layout, swap, message", [
+    ("grouped", (3, 4), "not in ascending order"),               # two adjacent rows swapped
+    ("grouped", (3, 3), None),                                   # nothing swapped: fine
+    ("interleaved", (6, 8), "not in ascending order"),
+])
+def test_order_errors_name_the_row_in_any_layout(layout, swap, message):
+    frame = _real_two_symbols()
+    if layout == "interleaved":
+        frame = frame.sort_values(["ts", "symbol"], kind="stable").reset_index(drop=True)
+    i, j = swap
+    rows = list(range(len(frame)))
+    rows[i], rows[j] = rows[j], rows[i]
+    frame = frame.iloc[rows].reset_index(drop=True)
+    if message is None:
+        validate_bars(frame)
+        return
+    with pytest.raises(BadInput, match=message) as err:
+        validate_bars(frame)
+    assert re.search(rf"\brow {max(i, j) + 1}\b", str(err.value)), str(err.value)
+
+
+def test_duplicate_in_grouped_layout_names_the_second_row():
+    frame = _real_two_symbols()
+    dup = pd.concat([frame.iloc[:5], frame.iloc[4:5], frame.iloc[5:]], ignore_index=True)
+    with pytest.raises(BadInput, match=r"row 6\b.*duplicate timestamp"):
+        validate_bars(dup)
