@@ -77,7 +77,7 @@ class Config:
     store: str = ""                  # store folder; "" = $ANOMALY_STORE or ~/.local/share/anomaly/store
     universe: UniverseConfig = field(default_factory=UniverseConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
-    # [link] is the correlator's table (anomaly.correlate.LinkConfig keys) plus ``news = false``
+    # [link] is the correlator's table (anomaly.linkconfig.LinkConfig keys) plus ``news = false``
     # to skip news altogether; validated at load time.
     link: dict[str, Any] = field(default_factory=dict)
     scan: ScanConfig = field(default_factory=ScanConfig)
@@ -88,8 +88,8 @@ class Config:
         return bool(self.link.get("news", True))
 
     def link_config(self):
-        """The correlator's parameters (``anomaly.correlate.LinkConfig``)."""
-        from .correlate import LinkConfig
+        """The correlator's parameters (``anomaly.linkconfig.LinkConfig``)."""
+        from .linkconfig import LinkConfig
 
         table = {k: v for k, v in self.link.items() if k != "news"}
         return LinkConfig.from_dict(table, where=f"{self.path + ': ' if self.path else ''}link")

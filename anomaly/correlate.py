@@ -66,250 +66,34 @@ Recovery (event-level)
 """
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import gc
 import json
 import math
 import re
-from dataclasses import dataclass, field
 from contextlib import contextmanager
-from dataclasses import replace as dataclasses_replace
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from . import calendar
 from .errors import BadInput
-from .eventstudy import DEFAULT_ESTIMATION, DEFAULT_WINDOWS, daily_returns, event_study, window_label
-from .news import (CLARIFICATION_CUES, REACTION_CUES, RUMOR_CUES, char_ngrams, collapse_near_duplicates,
-                   company_aliases, entity_relevance, find_cues, is_company_own, known_companies, norm_text,
-                   normalise_title)
+from .eventstudy import daily_returns, event_study, window_label
+from .linkconfig import INTRADAY_KINDS, KIND_PRIORITY, LinkConfig  # noqa: F401 (part of this API)
+# meet_time, meets_market and publish_interval stay importable from here (part of this API)
+from .markettime import (CLOSE, OPEN, at, is_trading_day, meet_time, meets_market,  # noqa: F401
+                         on_or_before, publish_interval, segment, shift_trading_days, trading_days,
+                         trading_lag)
+from .news import (char_ngrams, collapse_near_duplicates, company_aliases, entity_relevance, find_cues,
+                   is_company_own, known_companies, norm_text, normalise_title)
 from .schema import ANOMALY_COLUMNS, NEWS_COLUMNS, TZ, anomalies_frame, validate_news
 
 ROLES = ("precursor", "concurrent", "response", "clarification")
 VERDICTS = ("news_linked", "no_public_news", "market_wide", "sector_wide")
 
-#: Which record of a symbol-day is the primary one (first = most telling); unknown kinds come last,
-#: ties broken by |score|.
-KIND_PRIORITY: tuple[str, ...] = (
-    "limit_down_close", "limit_up_close", "range_crash", "range_spike", "cliff", "spike", "jump",
-    "limit_down_touch", "limit_up_touch", "abnormal_3d", "serious_10d", "serious_30d", "deviation_1d_lhb",
-    "amplitude_lhb", "turnover_lhb", "abnormal_return", "vol_surprise", "volume_surge",
-)
-INTRADAY_KINDS: tuple[str, ...] = ("cliff", "spike", "jump")
 
-_OPEN, _NOON, _PM, _CLOSE = dt.time(9, 30), dt.time(11, 30), dt.time(13, 0), dt.time(15, 0)
-_SEGMENTS = ((dt.time(0, 0), "before the open", "00:00–09:30"), (_OPEN, "in the morning session", "09:30–11:30"),
-             (_NOON, "in the lunch break", "11:30–13:00"), (_PM, "in the afternoon session", "13:00–15:00"),
-             (_CLOSE, "after the close", "15:00–24:00"))
-
-
-@dataclass(frozen=True)
-class LinkConfig:
-    """Parameters of the correlator (defaults documented in the module docstring)."""
-    precursor_days: int = 2            # trading days before the event day that precursors may come from
-    response_days: int = 1             # trading days after the event day that responses may come from
-    concurrent_minutes: int = 2        # clock slack after an intraday record's end still called concurrent
-    base_weight: float = 0.4
-    timing_weight: float = 0.3
-    cue_weight: float = 0.3
-    relevance: Mapping[str, float] = field(default_factory=lambda: {
-        "title": 0.6, "body": 0.3, "symbol": 0.3, "market": 0.1, "passing": 0.4, "co_subject": 1.0,
-        "led_by_other": 0.7, "other_symbol": 0.6})
-    timing: Mapping[str, float] = field(default_factory=lambda: {
-        "concurrent_exact": 1.0, "concurrent_session": 0.95, "concurrent_day": 0.8,
-        "precursor_same_day": 0.95, "precursor_per_day": 0.2, "response_same_day": 0.9,
-        "response_per_day": 0.2})
-    cues: Mapping[str, float] = field(default_factory=lambda: {
-        "rumor_social": 1.0, "rumor": 0.8, "clarification": 0.7, "rumor_reference": 0.3, "reaction": 0.3})
-    linked_threshold: float = 0.5      # best link ≥ this → news_linked
-    strong_news_threshold: float = 0.75  # company-specific link ≥ this overrides market/sector_wide
-    min_link_score: float = 0.05       # links below are dropped
-    max_links: int = 20
-    max_market_links: int = 3          # market-wide items that do not name the company
-    duplicate_threshold: float = 0.8
-    ngram: int = 3
-    rumor_cues: tuple[str, ...] = RUMOR_CUES
-    clarification_cues: tuple[str, ...] = CLARIFICATION_CUES
-    reaction_cues: tuple[str, ...] = REACTION_CUES
-    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)   # symbol → extra names
-    benchmarks: Mapping[str, str] = field(default_factory=dict)  # symbol or "SZ.main" → index id
-    windows: tuple[tuple[int, int], ...] = DEFAULT_WINDOWS
-    estimation: tuple[int, int] = DEFAULT_ESTIMATION
-    min_estimation_days: int = 60
-    market_wide_share: float = 0.30
-    sector_wide_share: float = 0.50
-    kind_priority: tuple[str, ...] = KIND_PRIORITY
-    intraday_kinds: tuple[str, ...] = INTRADAY_KINDS
-    severity_kind_bonus: float = 0.5
-    digits: int = 6
-
-    @classmethod
-    def from_dict(cls, data: Mapping | None, where: str = "link") -> "LinkConfig":
-        """Build from a config table; unknown keys and wrong types raise ``ConfigError`` naming
-        ``where.key``. Mapping fields (``relevance``, ``timing``, ``cues``) are merged over the
-        defaults; ``aliases`` values and lexicons are lists of strings; ``windows`` a list of pairs."""
-        from dataclasses import fields
-
-        from .errors import ConfigError
-
-        base = cls()
-        known = {f.name: f for f in fields(cls)}
-        kw: dict = {}
-        for key, value in (data or {}).items():
-            if key not in known:
-                raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
-            default = getattr(base, key)
-            try:
-                if isinstance(default, Mapping):
-                    if not isinstance(value, Mapping):
-                        raise TypeError("expected a table")
-                    if key == "aliases":
-                        kw[key] = {str(k): tuple(str(x) for x in v) for k, v in value.items()}
-                    elif key == "benchmarks":
-                        kw[key] = {str(k): str(v) for k, v in value.items()}
-                    else:
-                        bad = [k for k in value if k not in default]
-                        if bad:
-                            raise TypeError(f"unknown entry {bad[0]!r} (known: {', '.join(default)})")
-                        kw[key] = {**default, **{k: float(v) for k, v in value.items()}}
-                elif key in ("windows",):
-                    kw[key] = tuple((int(a), int(b)) for a, b in value)
-                elif key == "estimation":
-                    a, b = value
-                    kw[key] = (int(a), int(b))
-                elif isinstance(default, tuple):
-                    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
-                        raise TypeError("expected a list of strings")
-                    kw[key] = tuple(value)
-                elif isinstance(default, bool) or isinstance(value, bool):
-                    raise TypeError("expected a number")
-                elif isinstance(default, int):
-                    if int(value) != value:
-                        raise TypeError("expected a whole number")
-                    kw[key] = int(value)
-                else:
-                    kw[key] = float(value)
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"{where}.{key}: {exc} (got {value!r})") from None
-        return dataclasses_replace(base, **kw)
-
-
-# --- trading calendar in market time -------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def _days() -> tuple[dt.date, ...]:
-    return tuple(d.date() for d in calendar.trading_days("2005-01-04", "2100-12-31"))
-
-
-def _is_trading(d: dt.date) -> bool:
-    days = _days()
-    i = bisect.bisect_left(days, d)
-    if days and d > days[-1]:
-        return d.weekday() < 5
-    return i < len(days) and days[i] == d
-
-
-def _next_day(d: dt.date) -> dt.date:
-    """The first trading day strictly after ``d``."""
-    days = _days()
-    i = bisect.bisect_right(days, d)
-    if i < len(days):
-        return days[i]
-    n = d + dt.timedelta(days=1)
-    while n.weekday() >= 5:
-        n += dt.timedelta(days=1)
-    return n
-
-
-def _shift(d: dt.date, n: int) -> dt.date:
-    """The trading day ``n`` trading days from trading day ``d`` (n may be negative)."""
-    days = _days()
-    i = bisect.bisect_left(days, d)
-    j = min(max(i + n, 0), len(days) - 1)
-    return days[j]
-
-
-def _on_or_before(d: dt.date) -> dt.date:
-    days = _days()
-    i = bisect.bisect_right(days, d)
-    return days[i - 1] if i else d
-
-
-def _lag(a: dt.date, b: dt.date) -> int:
-    """Trading days from ``a`` to ``b`` (both trading days)."""
-    days = _days()
-    return bisect.bisect_left(days, b) - bisect.bisect_left(days, a)
-
-
-@lru_cache(maxsize=8192)
-def _at(d: dt.date, t: dt.time) -> pd.Timestamp:
-    return pd.Timestamp(dt.datetime.combine(d, t)).tz_localize(TZ)
-
-
-def _local(ts) -> pd.Timestamp:
-    t = pd.Timestamp(ts)
-    return t.tz_localize(TZ) if t.tzinfo is None else t.tz_convert(TZ)
-
-
-def meet_time(ts) -> pd.Timestamp:
-    """The moment an item published at exact time ``ts`` first meets continuous trading."""
-    t = _local(ts)
-    d, tod = t.date(), t.time()
-    if _is_trading(d):
-        if tod < _OPEN:
-            return _at(d, _OPEN)
-        if tod < _NOON:
-            return t
-        if tod < _PM:
-            return _at(d, _PM)
-        if tod < _CLOSE:
-            return t
-    return _at(_next_day(d), _OPEN)
-
-
-def publish_interval(ts, precision: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """[lo, hi] of when an item may have been published (hi exclusive for session/day; lo == hi when
-    the time is exact)."""
-    t = _local(ts)
-    if precision == "day":
-        d = t.normalize()
-        return d, d + pd.Timedelta(days=1)
-    if precision == "session":
-        tod = t.time()
-        bounds = [s for s, _, _ in _SEGMENTS] + [None]
-        for k, start in enumerate(bounds[:-1]):
-            nxt = bounds[k + 1]
-            if nxt is None or tod < nxt:
-                end = t.normalize() + pd.Timedelta(days=1) if nxt is None else _at(t.date(), nxt)
-                return t, end
-    return t, t
-
-
-def meets_market(ts, ts_precision: str = "second") -> tuple[pd.Timestamp, pd.Timestamp]:
-    """Earliest and latest moment an item can first have met continuous trading (see module doc).
-
-    ``meets_market("2023-05-24 12:10+08:00")`` → (13:00, 13:00); an after-close or weekend item → the
-    next trading day's 09:30 open; a ``day`` item on a trading day → (09:30 that day, next open).
-    """
-    lo, hi = publish_interval(ts, ts_precision)
-    if hi == lo:
-        m = meet_time(lo)
-        return m, m
-    return meet_time(lo), meet_time(hi - pd.Timedelta(microseconds=1))
-
-
-def _segment(t: pd.Timestamp) -> tuple[str, str]:
-    tod = t.time()
-    name, rng = _SEGMENTS[0][1], _SEGMENTS[0][2]
-    for start, n, r in _SEGMENTS:
-        if tod >= start:
-            name, rng = n, r
-    return name, rng
 
 
 # --- formatting helpers --------------------------------------------------------------------------
@@ -445,7 +229,7 @@ def _is_intraday(r, cfg: LinkConfig) -> bool:
     if isinstance(f, str) and f.endswith("min"):
         return True
     t = r["start"].time()
-    return t not in (dt.time(0, 0), _OPEN, _CLOSE, dt.time(9, 25), dt.time(9, 15)) and (
+    return t not in (dt.time(0, 0), OPEN, CLOSE, dt.time(9, 25), dt.time(9, 15)) and (
         r["end"] - r["start"]) < pd.Timedelta(hours=6)
 
 
@@ -466,7 +250,7 @@ _H = 3_600 * 10**9
 
 @lru_cache(maxsize=1)
 def _days_ns() -> np.ndarray:
-    return np.array(_days(), dtype="datetime64[D]").astype("datetime64[ns]").astype(np.int64)
+    return np.array(trading_days(), dtype="datetime64[D]").astype("datetime64[ns]").astype(np.int64)
 
 
 def _meet_ns(local: np.ndarray) -> np.ndarray:
@@ -479,7 +263,7 @@ def _meet_ns(local: np.ndarray) -> np.ndarray:
     j = np.searchsorted(days, day, side="right")
     nxt = days[np.minimum(j, len(days) - 1)]
     beyond = day > days[-1]
-    if beyond.any():                      # past the calendar: weekdays, as ``_is_trading``/``_next_day``
+    if beyond.any():                      # past the calendar: weekdays, as ``is_trading_day``/``next_trading_day``
         wd = (day // _DAY_NS + 3) % 7     # 1970-01-01 was a Thursday
         trading = np.where(beyond, wd < 5, trading)
         step = np.where(wd == 4, 3, np.where(wd == 5, 2, 1))
@@ -560,8 +344,8 @@ class _Event:
 
 
 def _window(ev: _Event, cfg: LinkConfig) -> tuple[pd.Timestamp, pd.Timestamp]:
-    lo = _at(_shift(ev.day, -cfg.precursor_days), _OPEN)
-    hi = _at(_shift(ev.day, cfg.response_days), _CLOSE)
+    lo = at(shift_trading_days(ev.day, -cfg.precursor_days), OPEN)
+    hi = at(shift_trading_days(ev.day, cfg.response_days), CLOSE)
     return lo, hi
 
 
@@ -592,21 +376,21 @@ def _timing_parts(item) -> tuple:
     if prec == "day":
         when = f"time known only to the day ({d})"
     elif prec == "session":
-        seg, rng = _segment(pub_lo)
+        seg, rng = segment(pub_lo)
         when = f"published {seg} ({rng}) of {d}"
     else:
         stamp = pub_lo.strftime("%H:%M:%S" if prec == "second" else "%H:%M")
-        if not _is_trading(d):
+        if not is_trading_day(d):
             phase = "on a non-trading day"
         else:
-            phase, _ = _segment(pub_lo)
+            phase, _ = segment(pub_lo)
         when = f"published {d} {stamp}, {phase}"
     meets = ""
     if meet_lo != pub_lo and (exact or prec == "session"):
-        meets = (f"; meets the market at {_hm(meet_lo)}" if meet_lo.date() == d and meet_lo.time() != _OPEN
+        meets = (f"; meets the market at {_hm(meet_lo)}" if meet_lo.date() == d and meet_lo.time() != OPEN
                  else f"; meets the market at the {meet_lo.date()} {_hm(meet_lo)} open")
     md = meet_lo.date()
-    return prec, exact, when, meets, md, _is_trading(md), d, pub_lo.time() >= _CLOSE, _on_or_before(d)
+    return prec, exact, when, meets, md, is_trading_day(md), d, pub_lo.time() >= CLOSE, on_or_before(d)
 
 
 def _timing(item, role: str, ev: _Event, cfg: LinkConfig) -> tuple[float, str]:
@@ -619,7 +403,7 @@ def _timing_of(parts: tuple, role: str, ev: _Event, cfg: LinkConfig) -> tuple[fl
     prec, exact, when, meets, md, md_trading, d, at_or_after_close, d_trading = parts
     onset = f"the {_hm(ev.t0_lo)} onset" if ev.minute else "the event day's session"
     if role == "precursor":
-        lag = _lag(md, ev.day) if md_trading else 0
+        lag = trading_lag(md, ev.day) if md_trading else 0
         t = max(tw["precursor_same_day"] - tw["precursor_per_day"] * lag, 0.0)
         rel = (f"before {onset}" if lag == 0 else f"{lag} trading day{'s' if lag > 1 else ''} before the event day")
         return t, f"{when}{meets}: {rel}"
@@ -632,7 +416,7 @@ def _timing_of(parts: tuple, role: str, ev: _Event, cfg: LinkConfig) -> tuple[fl
                 "during the event day's session"
             return tw["concurrent_session"], f"{when}: {rel}"
         return tw["concurrent_day"], f"{when}: cannot be ordered against {onset}; placed concurrent"
-    lag = _lag(ev.day, d_trading)
+    lag = trading_lag(ev.day, d_trading)
     t = max(tw["response_same_day"] - tw["response_per_day"] * max(lag, 0), 0.0)
     if lag <= 0:
         rel = f"after {onset}, same day" if ev.minute else "after the event day's close" if (
@@ -1565,7 +1349,7 @@ def _link_events(anomalies, news, bars, index_bars=None, meta=None, cross_sectio
             t0_hi = max(first["end"], first["start"]) + pd.Timedelta(minutes=cfg.concurrent_minutes)
             minute = True
         else:
-            t0_lo, t0_hi, minute = _at(day, _OPEN), _at(day, _CLOSE), False
+            t0_lo, t0_hi, minute = at(day, OPEN), at(day, CLOSE), False
         mag = _num(prim["magnitude"])
         bar = _bar_of(bars_by, sym, day)
         if mag:

@@ -2,7 +2,7 @@
 "files" news source (``read_news_file``: a user's CSV / JSONL archive → canonical news).
 
 Everything here is plain data and small pure functions; the correlator (``anomaly.correlate``) composes
-them. Lexicons and the alias table are data, extendable through ``correlate.LinkConfig``.
+them. Lexicons and the alias table are data, extendable through ``linkconfig.LinkConfig``.
 
 Cue lexicons (matched case-insensitively on NFKC-normalised text):
 

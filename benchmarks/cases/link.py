@@ -48,17 +48,18 @@ def make_inputs(n_anomalies: int, n_news: int):
 
 
 def _event(row, names):
-    from anomaly.correlate import _CLOSE, _OPEN, _at, _Event
+    from anomaly.correlate import _Event
+    from anomaly.markettime import CLOSE, OPEN, at
 
     day = row["end"].tz_convert("Asia/Shanghai").date()
-    return _Event(row["symbol"], names.get(row["symbol"], ""), "", day, _at(day, _OPEN), _at(day, _CLOSE), False, -1)
+    return _Event(row["symbol"], names.get(row["symbol"], ""), "", day, at(day, OPEN), at(day, CLOSE), False, -1)
 
 
 def cold_caches() -> None:
     """Clear the library's memo caches, so that every timed run starts cold."""
-    from anomaly import correlate, news, newsindex
+    from anomaly import correlate, markettime, news, newsindex
 
-    for f in (news._pattern, correlate._alias_re, correlate._alias_regex, correlate._at, newsindex._images,
+    for f in (news._pattern, correlate._alias_re, correlate._alias_regex, markettime.at, newsindex._images,
               newsindex._context_chars, newsindex._flag_class):
         f.cache_clear()
     correlate._ISO.clear()
