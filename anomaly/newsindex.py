@@ -6,11 +6,11 @@ meeting time ``meet_lo`` lies in the event's window, and of those it scores the 
 symbol, the items that name it, and the market-wide items closest to t₀. This module answers those
 three questions for thousands of events against millions of items; the scoring stays in
 ``anomaly.correlate``. It selects exactly the items the straightforward per-event filter
-(``correlate._prepare_news`` + ``correlate._link``) selects — ``tests/test_correlate_fast.py``
+(``linkscore._prepare_news`` + ``linkscore._link``) selects — ``tests/test_correlate_fast.py``
 checks the two against each other.
 
 Preparation (once per archive, vectorised)
-    Meeting times with the correlator's own vectorised calendar rules (``correlate._interval_ns``);
+    Meeting times with the correlator's own vectorised calendar rules (``linkscore._interval_ns``);
     the order ``(meet_lo, prepared rank)`` where the prepared rank is the straightforward path's
     order ``(ts, id)`` (stable), so every tie is broken the same way; per-symbol position arrays; the
     titles and bodies as Arrow strings (only ASCII lower-cased: NFKC is never computed for the whole
@@ -20,7 +20,7 @@ Windows and filed-under items
     ``np.searchsorted`` on the sorted meeting times; per-symbol positions are sliced the same way.
 
 Names (``scan_names``)
-    The straightforward path runs the alias regex (``correlate._alias_regex``: code with digit
+    The straightforward path runs the alias regex (``linkscore._alias_regex``: code with digit
     boundaries, short name, aliases; Python ``re`` on NFKC + lower-cased text) over every in-window item
     of every event. Here the items are cut into blocks of consecutive meeting times, and one RE2 pass
     (``pyarrow.compute.match_substring_regex``) per block looks for the plain literals of all symbols
@@ -237,7 +237,7 @@ def _raw_text(v) -> str:
 
 
 def _conv(v):
-    """``correlate._prepare_news``'s conversion of ``source/body/url`` cells (missing → None)."""
+    """``linkscore._prepare_news``'s conversion of ``source/body/url`` cells (missing → None)."""
     return None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
 
 
@@ -307,7 +307,7 @@ class NewsIndex:
         need = [c for c in NEWS_COLUMNS if c not in news.columns]
         if need or not isinstance(news["ts"].dtype, pd.DatetimeTZDtype) or news["id"].isna().any():
             news = validate_news(news, origin="news")
-        from .correlate import _interval_ns, _localize
+        from .linkscore import _interval_ns, _localize
 
         self.frame = news
         n = self.n = len(news)
@@ -552,7 +552,7 @@ class NewsIndex:
             pos = pos[[p not in self._items for p in pos.tolist()]]
         if not len(pos):
             return
-        from .correlate import _localize
+        from .linkscore import _localize
         from .news import norm_text
 
         rows = self.row[pos]

@@ -9,7 +9,7 @@ Two lines:
                 the library's memo caches cleared first (compiled alias patterns, Unicode tables,
                 timestamps), i.e. cold.
                 baseline = per-anomaly boolean filtering of the whole news frame followed by the
-                library's own per-item scoring (``correlate._score_item``) — the straightforward
+                library's own per-item scoring (``linkscore._score_item``) — the straightforward
                 composition, the way the library itself linked before the news index; scaled from
                 ``baseline_extrapolated_from`` anomalies (plus ``_prepare_news`` once).
                 ``same_events``: on the first ``same_events_checked`` anomalies, ``link_events``
@@ -18,9 +18,9 @@ Two lines:
                 ``_prepare_news`` + ``_link`` per event).
 ``link_match``  the candidate-selection stage alone (which items each anomaly considers), all
                 anomalies × all news: ours = ``newsindex.NewsIndex`` (preparation) +
-                ``correlate._select_indexed`` (windows, filed-under items, the RE2 name scan, nearest
+                ``linkbatch._select_indexed`` (windows, filed-under items, the RE2 name scan, nearest
                 market-wide items) — library code, the same stage ``link_events`` runs.
-                baseline = the pre-index selection (``correlate._prepare_news`` + per anomaly a
+                baseline = the pre-index selection (``linkscore._prepare_news`` + per anomaly a
                 boolean mask over the whole frame, the alias regex over the window, the nearest market
                 items), scaled from a subset; ``same_candidates`` checks both select the same items
                 there.
@@ -48,7 +48,7 @@ def make_inputs(n_anomalies: int, n_news: int):
 
 
 def _event(row, names):
-    from anomaly.correlate import _Event
+    from anomaly.linkscore import _Event
     from anomaly.markettime import CLOSE, OPEN, at
 
     day = row["end"].tz_convert("Asia/Shanghai").date()
@@ -57,18 +57,18 @@ def _event(row, names):
 
 def cold_caches() -> None:
     """Clear the library's memo caches, so that every timed run starts cold."""
-    from anomaly import correlate, markettime, news, newsindex
+    from anomaly import linkbatch, linkscore, markettime, news, newsindex
 
-    for f in (news._pattern, correlate._alias_re, correlate._alias_regex, markettime.at, newsindex._images,
+    for f in (news._pattern, linkbatch._alias_re, linkscore._alias_regex, markettime.at, newsindex._images,
               newsindex._context_chars, newsindex._flag_class):
         f.cache_clear()
-    correlate._ISO.clear()
-    correlate._CUES.clear()
+    linkscore._ISO.clear()
+    linkbatch._CUES.clear()
 
 
 def library_candidates(prepared: pd.DataFrame, ev, cfg) -> pd.DataFrame:
-    """The pre-index selection (``correlate._link`` before scoring), one anomaly at a time."""
-    from anomaly.correlate import _alias_regex, _window
+    """The pre-index selection (``linkscore._link`` before scoring), one anomaly at a time."""
+    from anomaly.linkscore import _alias_regex, _window
     from anomaly.news import company_aliases
 
     w_lo, w_hi = _window(ev, cfg)
@@ -90,7 +90,7 @@ def library_candidates(prepared: pd.DataFrame, ev, cfg) -> pd.DataFrame:
 
 def baseline_link(prepared: pd.DataFrame, anomalies: pd.DataFrame, names, cfg) -> list:
     """Per anomaly: boolean-filter the whole frame, then score every candidate (library scoring)."""
-    from anomaly.correlate import _score_item
+    from anomaly.linkscore import _score_item
     from anomaly.news import collapse_near_duplicates, company_aliases, known_companies
 
     others = known_companies(cfg.aliases)
@@ -113,8 +113,8 @@ def baseline_link(prepared: pd.DataFrame, anomalies: pd.DataFrame, names, cfg) -
 
 
 def run(size: dict, label: str) -> None:
-    from anomaly import correlate
-    from anomaly.correlate import LinkConfig
+    from anomaly import correlate, linkbatch, linkscore
+    from anomaly.linkconfig import LinkConfig
     from anomaly.newsindex import NewsIndex
 
     warm_calendar()
@@ -128,7 +128,7 @@ def run(size: dict, label: str) -> None:
     n_links = sum(len(e["news"]) for e in events)
     verdicts = pd.Series([e["verdict"] for e in events]).value_counts().to_dict() if events else {}
     del events
-    prep_s, prepared = timed(lambda: correlate._prepare_news(news))
+    prep_s, prepared = timed(lambda: linkscore._prepare_news(news))
     kb = min(size["baseline_anomalies"], N)
     bsec, _ = timed(lambda: baseline_link(prepared, anomalies.iloc[:kb], names, cfg))
     base_full = prep_s + bsec / kb * N
@@ -140,7 +140,7 @@ def run(size: dict, label: str) -> None:
     same = json.dumps(ref, sort_keys=True) == json.dumps(correlate.link_events(sub, news, None, None, meta=meta),
                                                          sort_keys=True)
     rec = record("link", N, sec, "per-anomaly boolean filtering of the whole news frame + the library's "
-                 "per-item scoring (correlate._score_item)", base_full, peak, "anomalies",
+                 "per-item scoring (linkscore._score_item)", base_full, peak, "anomalies",
                  data="synthetic", size=label, news=M,
                  timed="one anomaly.correlate.link_events call over all anomalies and all news, without event "
                        "study (no bars): news index, window matching, scoring, near-duplicates, verdicts, "
@@ -160,7 +160,7 @@ def run(size: dict, label: str) -> None:
     # --- line 2: the selection stage (library code), full size, vs the pre-index selection (subset) ---
     evs = [_event(row, names) for _, row in anomalies.iterrows()]
 
-    sec2, runs2, peak2, scope2, _ = measure_ours(lambda: correlate._select_indexed(evs, NewsIndex(news), cfg),
+    sec2, runs2, peak2, scope2, _ = measure_ours(lambda: linkbatch._select_indexed(evs, NewsIndex(news), cfg),
                                                  size["repeats"], before=cold_caches)
     kb2 = min(size["baseline_anomalies"], N)
     sel = []
@@ -172,7 +172,7 @@ def run(size: dict, label: str) -> None:
     bsec2, _ = timed(lib_sel)
     base2 = prep_s + bsec2 / kb2 * N
     index = NewsIndex(news)
-    _, cands = correlate._select_indexed(evs[:kb2], index, cfg)[:2]
+    _, cands = linkbatch._select_indexed(evs[:kb2], index, cfg)[:2]
 
     def ids(c):
         if not c:
@@ -186,7 +186,7 @@ def run(size: dict, label: str) -> None:
                   "the whole news frame, alias regex over the window, nearest market items", base2, peak2,
                   "anomalies", data="synthetic", size=label, news=M,
                   timed="library code: newsindex.NewsIndex (vectorised preparation, order by meeting time) + "
-                        "correlate._select_indexed (searchsorted windows, filed-under items, RE2 name scan, "
+                        "linkbatch._select_indexed (searchsorted windows, filed-under items, RE2 name scan, "
                         "nearest market-wide items) over all anomalies; library memo caches cleared first",
                   seconds_runs=[round(x, 3) for x in runs2], peak_rss_scope=scope2,
                   baseline_extrapolated_from=kb2, baseline_subset_seconds=round(bsec2, 3),
