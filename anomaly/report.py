@@ -353,7 +353,7 @@ def _news_time(n: Mapping) -> str:
 
 
 def _numbered_news(event: Mapping) -> list[tuple[int, Mapping]]:
-    from .plot import news_order  # same numbering as the plot's markers
+    from .plotnews import news_order  # same numbering as the plot's markers
 
     return list(enumerate(news_order(event.get("news")), 1))
 

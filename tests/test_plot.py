@@ -19,6 +19,7 @@ import pytest
 
 from anomaly import fonts
 from anomaly import plot as aplot
+from anomaly import plotnews, plotstyle
 from anomaly.errors import BadInput
 from anomaly.schema import TZ
 
@@ -245,11 +246,11 @@ def test_intraday_multi_day_axis(daily_bars):
 def test_news_positions_on_the_minute_axis():
     ib = pd.DataFrame({"ts": pd.date_range("2023-05-24 09:31", periods=2, freq="min", tz=TZ),
                        "day": pd.Timestamp("2023-05-24"), "x": [1.0, 2.0]})
-    mk = lambda ts, prec: aplot._Item(0, pd.Timestamp(ts, tz=TZ), prec, "response", "news", "s", "t")  # noqa: E731
+    mk = lambda ts, prec: plotnews._Item(0, pd.Timestamp(ts, tz=TZ), prec, "response", "news", "s", "t")  # noqa: E731
     items = [mk("2023-05-24 13:00", "session"), mk("2023-05-24 15:40:56", "second"),
              mk("2023-05-24 00:00", "day"), mk("2023-05-24 12:10", "minute"), mk("2023-05-24 10:15", "minute"),
              mk("2023-05-24 09:00", "session"), mk("2023-05-26 00:00", "day")]
-    gl, gr = aplot._place_intraday(items, ib, 1.0)
+    gl, gr = plotnews._place_intraday(items, ib, 1.0)
     s13, post, day, lunch, morning, preopen, later = items
     assert (s13.x, s13.span) == (120, (120, 240))
     assert (day.x, day.span) == (0, (0, 240))
@@ -297,7 +298,7 @@ def test_event_plot_png_bytes_and_path(daily_bars, tmp_path):
 def test_no_tofu_every_drawn_character_has_a_glyph(daily_bars):
     fig = aplot.plot_event(make_event(), daily_bars, daily_bars, intraday=synthetic_intraday())
     f = fonts.find_cjk_font(False)
-    cover = set(fonts.font_charmap(f.path, f.face_index)) | set(fonts.font_charmap(aplot._latin_path(), 0))
+    cover = set(fonts.font_charmap(f.path, f.face_index)) | set(fonts.font_charmap(plotstyle._latin_path(), 0))
     missing = {ch for s in all_texts(fig) for ch in s if not ch.isspace() and ord(ch) not in cover}
     assert not missing, f"characters without a glyph: {sorted(missing)}"
 
