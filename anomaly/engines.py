@@ -85,8 +85,11 @@ class DaskEngine:
             self._cluster.close()
 
 
-SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx", "inproc")
-_ADDRESS = re.compile(r"^(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+_ADDRESS = re.compile(r"(?:(?P<scheme>[a-z]+)://)?"
+                      r"(?P<host>\[[0-9a-fA-F:.]*[0-9a-fA-F][0-9a-fA-F:.]*(?:%[A-Za-z0-9_.-]+)?\]"
+                      r"|[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)"
+                      r":(?P<port>[0-9]{1,5})", re.ASCII)
 
 
 def check_scheduler_address(scheduler: str) -> None:
@@ -97,7 +100,7 @@ def check_scheduler_address(scheduler: str) -> None:
     """
     if scheduler == "local-cluster":
         return
-    m = _ADDRESS.match(scheduler)
+    m = _ADDRESS.fullmatch(scheduler)
     if m is None:
         raise BadInput(f"bad dask scheduler address {scheduler!r}: expected tcp://HOST:PORT or local-cluster")
     scheme = m.group("scheme")

@@ -37,6 +37,7 @@ import pandas as pd
 from scipy import special, stats
 
 from .errors import BadInput
+from .schema import TZ
 
 DEFAULT_WINDOWS: tuple[tuple[int, int], ...] = ((0, 0), (-1, 1), (0, 5))
 DEFAULT_ESTIMATION: tuple[int, int] = (-250, -11)
@@ -63,7 +64,7 @@ def daily_returns(bars: pd.DataFrame, symbol: str) -> pd.DataFrame:
     rows = bars[bars["symbol"].astype(str) == symbol]
     if rows.empty:
         return pd.DataFrame({"ret": pd.Series(dtype=float), "close": pd.Series(dtype=float)})
-    rows = rows.sort_values("ts")
+    rows = rows.sort_values("ts", kind="stable")
     close = rows["close"].astype(float).to_numpy()
     prev = rows["prev_close"].astype(float).to_numpy() if "prev_close" in rows else np.full(len(rows), np.nan)
     shifted = np.r_[np.nan, close[:-1]]
@@ -73,8 +74,9 @@ def daily_returns(bars: pd.DataFrame, symbol: str) -> pd.DataFrame:
     return out[~out.index.duplicated(keep="last")]
 
 
-_NS_PER_DAY = 86_400 * 10**9
-_SHANGHAI_NS = 8 * 3600 * 10**9          # UTC+8 all year (no DST since 1991)
+def _day_numbers(naive: pd.DatetimeIndex) -> np.ndarray:
+    """Days since 1970-01-01 of naive local timestamps (any datetime unit)."""
+    return naive.to_numpy().astype("datetime64[D]").astype(np.int64)
 
 
 def _stock_days(bars: pd.DataFrame, symbol: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -92,9 +94,11 @@ def _stock_days(bars: pd.DataFrame, symbol: str) -> tuple[np.ndarray, np.ndarray
     rows = bars if mine.all() else bars[mine]          # the link stage passes one symbol's bars
     if rows.empty:
         return np.array([], dtype=np.int64), np.array([]), np.array([]), np.array([], dtype=bool)
-    ns = pd.DatetimeIndex(rows["ts"]).as_unit("ns").asi8
-    order = np.argsort(ns, kind="stable")
-    day = (ns[order] + _SHANGHAI_NS) // _NS_PER_DAY
+    ts = pd.DatetimeIndex(rows["ts"])
+    if ts.tz is None:
+        raise BadInput(f"bars of {symbol} have naive timestamps (canonical bars are Asia/Shanghai)")
+    order = np.argsort(ts.asi8, kind="stable")     # the column's own unit: no overflow past 2262
+    day = _day_numbers(ts.tz_convert(TZ).tz_localize(None)[order])
     close = rows["close"].to_numpy(float)[order]
     raw_prev = (rows["prev_close"].to_numpy(float)[order] if "prev_close" in rows
                 else np.full(len(rows), np.nan))
@@ -157,8 +161,10 @@ def event_study(symbol: str, event_day, bars: pd.DataFrame, index_bars: pd.DataF
     s_day, s_ret, s_close, s_hit = _stock_days(bars, symbol)
     if not len(s_day):
         raise BadInput(f"no daily bars for {symbol} (needed for the event study)")
+    if not m.index.is_monotonic_increasing:
+        m = m.sort_index(kind="stable")
     cal = m.index
-    cal_day = cal.as_unit("ns").asi8 // _NS_PER_DAY   # naive midnight dates → day numbers
+    cal_day = _day_numbers(cal)
     mret = m["ret"].to_numpy(float)
     ret, traded, hit = np.full(len(cal), np.nan), np.zeros(len(cal), bool), np.zeros(len(cal), bool)
     at = np.minimum(np.searchsorted(cal_day, s_day), len(cal) - 1)   # the stock's days on the calendar
@@ -186,7 +192,10 @@ def event_study(symbol: str, event_day, bars: pd.DataFrame, index_bars: pd.DataF
     if n < max(min_est, 3):
         raise BadInput(f"event study of {symbol} on {day0.date()}: only {n} estimation days "
                        f"(need {max(min_est, 3)}) in [{est[0]},{est[1]}]; supply longer history")
-    alpha, beta, sigma2, *_ = ols(mret[sel], ret[sel])
+    try:
+        alpha, beta, sigma2, *_ = ols(mret[sel], ret[sel])
+    except BadInput as exc:
+        raise BadInput(f"event study of {symbol} on {day0.date()}: {exc}") from None
     sigma = math.sqrt(sigma2)
     x = mret[sel]
     X = np.column_stack([np.ones_like(x), x])
@@ -211,7 +220,7 @@ def event_study(symbol: str, event_day, bars: pd.DataFrame, index_bars: pd.DataF
             ones = np.array([float(L), float(mret[rows].sum())])
             var = sigma ** 2 * (L + float(ones @ xtx_inv @ ones))
             sd = math.sqrt(var)
-            t = car / sd
+            t = car / sd if sd > 0 else math.nan   # σ = 0: the stock is its benchmark; no test
             p = 2.0 * special.stdtr(df_t, -abs(t))   # = 2 · stats.t.sf(|t|), without the wrapper
             entry.update({"car": _r(car), "sd": _r(sd), "t": _r(t, 4), "p": _r(p, 6)})
         else:

@@ -455,7 +455,7 @@ def estimation_rows(yv: np.ndarray, xv: np.ndarray, exclude: np.ndarray, t0: int
     """Positions of the estimation window [t0 + a, t0 + b] on which both returns exist and the day is
     not excluded; the arrays are aligned on the index's trading days."""
     a, b = est
-    lo, hi = max(t0 + a, 0), t0 + b
+    lo, hi = max(t0 + a, 0), min(t0 + b, len(xv) - 1)     # a window may reach past the data
     sel = np.arange(lo, hi + 1) if hi >= lo else np.array([], dtype=int)
     return sel[np.isfinite(yv[sel]) & np.isfinite(xv[sel]) & ~exclude[sel]] if len(sel) else sel
 
@@ -465,6 +465,8 @@ def ols(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, float, float, flo
     n = len(xs)
     xbar, ybar = xs.mean(), ys.mean()
     sxx = float(((xs - xbar) ** 2).sum())
+    if not (sxx > 0 and np.ptp(xs) > 0):
+        raise BadInput(f"the market returns do not vary over the {n} estimation days; no market model")
     sxy = float(((xs - xbar) * (ys - ybar)).sum())
     syy = float(((ys - ybar) ** 2).sum())
     beta = sxy / sxx

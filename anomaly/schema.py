@@ -93,6 +93,8 @@ def to_shanghai(ts: pd.Series, what: str = "ts", origin: str = "") -> pd.Series:
     if ts.dt.tz is None:
         raise BadInput(f"column {what!r} holds naive timestamps; give them a zone (e.g. +08:00) "
                        "or read the file with a source that knows its zone")
+    if isinstance(ts.dtype, pd.ArrowDtype):   # Arrow timestamps (Parquet, pyarrow readers) → numpy-backed
+        ts = ts.astype(pd.DatetimeTZDtype(unit=ts.dtype.pyarrow_dtype.unit, tz=str(ts.dt.tz)))
     return ts.dt.tz_convert(TZ)
 
 
@@ -183,8 +185,8 @@ def _ascending_runs(out: pd.DataFrame) -> np.ndarray | None:
     same = np.r_[False, codes[1:] == codes[:-1]]
     if int((~same).sum()) != len(uniques):     # some symbol's rows are split up
         return None
-    ns = out["ts"].to_numpy(dtype="datetime64[ns]").view(np.int64)
-    if (same[1:] & (ns[1:] <= ns[:-1])).any():
+    ticks = pd.DatetimeIndex(out["ts"]).asi8       # in the column's own unit: no overflow past 2262
+    if (same[1:] & (ticks[1:] <= ticks[:-1])).any():
         return None
     return same
 

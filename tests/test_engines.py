@@ -96,7 +96,7 @@ def test_unknown_engine_and_dask_without_scheduler_are_bad_input():
 
 @pytest.mark.parametrize("address", [
     "tcp://10.0.0.5:8786", "10.0.0.5:8786", "tls://sched.example:8786", "tcp://[::1]:8786",
-    "ws://host-1:80", "local-cluster",
+    "ws://host-1:80", "local-cluster", "tcp://[fe80::1%eth0]:8786",
 ])
 def test_well_formed_scheduler_addresses_pass(address):
     check_scheduler_address(address)
@@ -110,6 +110,11 @@ def test_well_formed_scheduler_addresses_pass(address):
     ("tcp://127.0.0.1:0", "port out of range"),
     ("tcp://a b:1", "expected tcp://HOST:PORT"),
     ("tcp://host:1/path", "expected tcp://HOST:PORT"),
+    ("tcp://127.0.0.1:1\n", "expected tcp://HOST:PORT"),         # a stray newline from a shell variable
+    ("tcp://127.0.0.1:８７８６", "expected tcp://HOST:PORT"),      # fullwidth digits
+    ("tcp://[:]:8786", "expected tcp://HOST:PORT"),
+    ("tcp://-bad..:8786", "expected tcp://HOST:PORT"),
+    ("inproc://10.0.0.1/1234/1", "expected tcp://HOST:PORT"),     # in-process only: no use across machines
 ])
 def test_malformed_scheduler_addresses_name_the_problem(address, why):
     with pytest.raises(BadInput, match=re.escape(why)) as err:

@@ -226,3 +226,50 @@ def test_bars_of_several_symbols_are_filtered(panel):
     both = pd.concat([panel["399001.SZ"], panel["002230"]], ignore_index=True)
     assert (event_study("002230", "2023-05-24", both, None, "399001.SZ")
             == event_study("002230", "2023-05-24", panel["002230"], panel["399001.SZ"], "399001.SZ"))
+
+
+def test_estimation_window_reaching_past_the_data_uses_what_there_is(panel):
+    idx = panel["399001.SZ"]
+    last_days = idx["ts"].iloc[-5]
+    res = event_study("002230", last_days, panel["002230"], idx, "399001.SZ", est=(-100, 10), min_est=20)
+    assert 0 < res["estimation"]["n"] <= 105
+    assert res["estimation"]["end"] == str(idx["ts"].iloc[-1].date())
+
+
+def test_a_stock_against_itself_has_no_test_statistic(panel):
+    idx = panel["399001.SZ"]
+    res = event_study("399001.SZ", "2023-05-24", idx, idx, "399001.SZ")
+    w0 = res["windows"][0]
+    assert w0["car"] == pytest.approx(0.0, abs=1e-9) and w0["t"] is None and w0["p"] is None
+
+
+def test_flat_benchmark_is_bad_input_naming_the_event(panel):
+    from anomaly.eventstudy import daily_returns
+
+    flat = daily_returns(panel["399001.SZ"], "399001.SZ").assign(ret=0.001)
+    with pytest.raises(BadInput, match=r"event study of 002230 on 2023-05-24: the market returns do not vary"):
+        event_study("002230", "2023-05-24", panel["002230"], None, "399001.SZ", benchmark_returns=flat)
+
+
+def test_naive_stock_timestamps_are_bad_input(panel):
+    naive = panel["002230"].assign(ts=panel["002230"]["ts"].dt.tz_localize(None))
+    with pytest.raises(BadInput, match="naive timestamps"):
+        event_study("002230", "2023-05-24", naive, panel["399001.SZ"], "399001.SZ")
+
+
+def test_a_bar_far_in_the_future_does_not_break_the_day_arithmetic(panel):
+    """A corrupt bar dated 2300 (beyond nanosecond timestamps) is off the benchmark calendar: ignored."""
+    stock = panel["002230"]
+    future = stock.tail(1).assign(ts=pd.Timestamp("2300-01-02 15:00", tz="Asia/Shanghai"))
+    both = pd.concat([stock.assign(ts=stock["ts"].dt.as_unit("us")), future.assign(ts=future["ts"].dt.as_unit("us"))])
+    ref = event_study("002230", "2023-05-24", stock, panel["399001.SZ"], "399001.SZ")
+    assert event_study("002230", "2023-05-24", both, panel["399001.SZ"], "399001.SZ") == ref
+
+
+def test_unsorted_benchmark_returns_are_sorted_first(panel):
+    from anomaly.eventstudy import daily_returns
+
+    bench = daily_returns(panel["399001.SZ"], "399001.SZ")
+    ref = event_study("002230", "2023-05-24", panel["002230"], None, "399001.SZ", benchmark_returns=bench)
+    shuffled = bench.sample(frac=1.0, random_state=5)
+    assert event_study("002230", "2023-05-24", panel["002230"], None, "399001.SZ", benchmark_returns=shuffled) == ref

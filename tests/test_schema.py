@@ -386,3 +386,23 @@ def test_duplicate_in_grouped_layout_names_the_second_row():
     dup = pd.concat([frame.iloc[:5], frame.iloc[4:5], frame.iloc[5:]], ignore_index=True)
     with pytest.raises(BadInput, match=r"row 6\b.*duplicate timestamp"):
         validate_bars(dup)
+
+
+def test_order_is_checked_beyond_the_nanosecond_range():
+    """A year-2300 stamp (parsed in microseconds) before 2024 rows is out of order, not wrapped around."""
+    d = good_bars()
+    d["ts"] = ["2300-01-02T15:00:00+08:00", "2023-05-23T15:00:00+08:00", "2023-05-24T15:00:00+08:00"]
+    with pytest.raises(BadInput, match=r"row 2\b.*not in ascending order"):
+        validate_bars(pd.DataFrame(d))
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2], [0, 2, 1]])
+def test_arrow_timestamps_become_canonical(order):
+    pa = pytest.importorskip("pyarrow")
+    d = good_bars()
+    d["symbol"] = ["002230", "399001.SZ", "002230"]
+    frame = pd.DataFrame(d).iloc[order].reset_index(drop=True)
+    frame["ts"] = pd.to_datetime(frame["ts"]).astype(pd.ArrowDtype(pa.timestamp("us", tz="UTC")))
+    out = validate_bars(frame)
+    assert isinstance(out["ts"].dtype, pd.DatetimeTZDtype) and str(out["ts"].dt.tz) == TZ
+    assert out["ts"].dt.hour.tolist() == [15, 15, 15]

@@ -73,8 +73,12 @@ def _baseline_one(symbol, event_day, bars, benchmark, m, windows=((0, 0), (-1, 1
     frame = pd.DataFrame({"mret": m["ret"]}).join(s[["ret", "close"]], how="left")
     traded = frame["close"].notna().to_numpy()
     after_gap = np.r_[False, ~traded[:-1]] & traded
-    sym = resolve(symbol)
-    hits = limit_hit_days(bars, symbol, board=sym.board, st=sym.is_st)
+    try:
+        sym = resolve(symbol)
+    except BadInput:
+        sym = None
+    hits = (limit_hit_days(bars, symbol, board=sym.board, st=sym.is_st) if sym is not None and not sym.is_index
+            else pd.Series(dtype=bool))
     frame["exclude"] = after_gap | hits.reindex(frame.index).fillna(False).to_numpy(bool)
     if day0 not in frame.index:
         raise BadInput(f"{day0.date()} is not a trading day in the {benchmark} bars")
@@ -120,7 +124,7 @@ def _baseline_one(symbol, event_day, bars, benchmark, m, windows=((0, 0), (-1, 1
             days.append({"day": k, "date": str(frame.index[pos0 + k].date()), "ret": _r(r["ret"]),
                          "index_ret": _r(r["mret"]), "ar": _r(r["ar"])})
     ar0 = float(frame["ar"].iloc[pos0])
-    after = frame["ar"].iloc[pos0 + 1:pos0 + k_hi + 1].dropna()
+    after = frame["ar"].iloc[pos0 + 1:pos0 + k_hi + 1].dropna() if k_hi >= 1 else frame["ar"].iloc[0:0]
     car_after = float(after.sum()) if len(after) else None
     return {"symbol": symbol, "event_day": str(day0.date()), "benchmark": benchmark,
             "benchmark_name": _index_name(benchmark), "model": "market model",
@@ -128,7 +132,8 @@ def _baseline_one(symbol, event_day, bars, benchmark, m, windows=((0, 0), (-1, 1
                            "alpha": _r(alpha, 8), "beta": _r(beta), "sigma": _r(sigma, 8),
                            "source": "anomaly.marketmodel.fit_event"},
             "windows": wins, "days": days,
-            "recovery": {"ar0": _r(ar0), "after": window_label((1, k_hi)), "n_days_after": int(len(after)),
+            "recovery": {"ar0": _r(ar0), "after": window_label((1, k_hi)) if k_hi >= 1 else None,
+                         "n_days_after": int(len(after)),
                          "car_after": _r(car_after),
                          "fraction": _r(-car_after / ar0) if car_after is not None and abs(ar0) > 1e-12 else None}}
 
