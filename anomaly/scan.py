@@ -216,7 +216,8 @@ def run_scan(config: Config, day=None, start=None, end=None, out=None, engine=No
                 by_date[k].sort(key=lambda e: e["id"])
             pngs = _plots(eng, jobs, by_date, config.scan.max_plots, echo) if plots and config.scan.plots else {}
         for d in dates:
-            out_dir = _write_day(d, by_date[d.isoformat()], anomalies, read_from, config, store, out_root,
+            shown = read_from if read_from == source else f"{source} (fetched into the store)"
+            out_dir = _write_day(d, by_date[d.isoformat()], anomalies, shown, config, store, out_root,
                                  pngs, result, echo)
             result.dates.append(d)
             result.out_dirs.append(out_dir)
@@ -265,10 +266,19 @@ def _fetch_remote(config, store, source, symbols, dates, result, echo) -> tuple[
                        news=config.scan.fetch_news and not sym.is_index):
             if not r.ok:
                 failed.add(r.symbol)
-                if not sym.is_index:  # a missing benchmark shows up later as skipped market-model figures
+                if sym.is_index:      # not a failed symbol: its stocks lose only the market-model figures
+                    result.notes.append(f"note: benchmark {r.symbol} not fetched ({_first_reason(r.error)}); "
+                                        "market-model figures use what the store already holds")
+                else:
                     result.failures.append(f"{r.symbol}: {r.error}")
         prog.step(sym.id)
     return "store", failed
+
+
+def _first_reason(error: str, limit: int = 200) -> str:
+    """The first provider's failure of a multi-provider error line, shortened for a note."""
+    first = error.split(" | ")[0].split("every provider failed: ", 1)[-1]
+    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 def _check_writable(out_root: Path) -> None:

@@ -421,6 +421,54 @@ def test_every_provider_failing_names_each_one(monkeypatch, net):
     assert "stock_zh_a_hist_tx(sz002230, 2023-05-22..2023-05-26) failed after 3 tries" in msg and "(qq.com)" in msg
 
 
+def dns_failure() -> requests.ConnectionError:
+    return requests.ConnectionError(
+        "HTTPSConnectionPool(host='push2his.eastmoney.com', port=443): Max retries exceeded (Caused by "
+        "NameResolutionError(\"Failed to resolve 'push2his.eastmoney.com' ([Errno -3] Temporary failure in "
+        "name resolution)\"))")
+
+
+def test_offline_machine_gives_up_on_each_site_once(monkeypatch, net, clock):
+    """No network: the first symbol tries every provider (with retries); the rest are not retried."""
+    fakes = {name: Fake(dns_failure()) for name in ("stock_zh_a_hist", "stock_zh_a_daily", "stock_zh_a_hist_tx")}
+    for name, fake in fakes.items():
+        monkeypatch.setattr(akshare, name, fake)
+    src = AkshareSource(net=net)
+    messages = []
+    for code in ("002230", "000001", "300033", "600031", "688001"):
+        with pytest.raises(SourceError) as info:
+            src.daily_bars(resolve(code), D(2023, 5, 22), D(2023, 5, 26))
+        messages.append(str(info.value))
+    assert [len(f.calls) for f in fakes.values()] == [3, 3, 3]        # 1 try + 2 retries, first symbol only
+    assert "cannot resolve the host" in messages[0]
+    assert all("not tried: eastmoney.com failed earlier in this run (cannot resolve the host" in m
+               for m in messages[1:])
+    assert net.breaker.down() == {site: "cannot resolve the host (offline, or DNS blocked?)"
+                                  for site in ("eastmoney.com", "sina.com.cn", "qq.com")}
+
+
+@pytest.mark.parametrize("outcomes, after, calls, down", [
+    ([dns_failure()], 2, 1, True),                                  # unreachable: given up at once
+    ([refused()], 2, 1, True),
+    ([requests.Timeout("read timed out")], 2, 2, True),             # slow: given up after 2 failed calls
+    ([requests.Timeout("read timed out")], 3, 3, True),
+    ([requests.Timeout("read timed out"), pd.DataFrame({"x": [1]})], 2, 3, False),   # a success resets
+    ([KeyError("data")], 2, 3, False),                              # a parser failure says nothing of the site
+])
+def test_breaker_decides_from_the_kind_of_failure(clock, outcomes, after, calls, down):
+    """Each call has no retries; outcomes are per call, the last one repeating."""
+    breaker = netmod.SiteBreaker(after=after)
+    fn = Fake(*outcomes)
+    for _ in range(3):
+        try:
+            call_upstream(fn, site="x.com", timeout=None, retries=0, what="f()", sleep=clock.sleep,
+                          limiter=RateLimiter(clock=clock, sleep=clock.sleep), breaker=breaker)
+        except SourceError:
+            pass
+    assert len(fn.calls) == calls
+    assert ("x.com" in breaker.down()) is down
+
+
 def test_empty_eastmoney_frame_is_no_data_or_blocked(monkeypatch, net):
     monkeypatch.setattr(akshare, "stock_zh_a_hist", Fake(pd.DataFrame()))
     with pytest.raises(SourceError) as info:

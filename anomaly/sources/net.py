@@ -27,6 +27,12 @@ Design choices (documented because they matter when a site misbehaves):
 * **Rate limit** — a :class:`RateLimiter` keeps a minimum interval between calls to one site
   (Eastmoney and Sina block IPs that hammer them). It is thread-safe: each caller reserves its slot
   under a lock and sleeps outside it.
+* **Circuit breaker** — a :class:`SiteBreaker` (one per adapter, so one per run) stops calling a
+  site that is plainly unreachable: at once when the host cannot be resolved, refuses connections
+  or has no route, else after ``after`` calls in a row failed even with their retries. Later calls
+  to that site fail immediately ("not tried: … failed earlier in this run"), so a machine without
+  network fails a nightly scan in about a minute instead of retrying every symbol on every site;
+  the fallback providers are still tried.
 * **Empty answers** — an empty frame from a market-data function means "no data or blocked"
   (Eastmoney answers a blocked IP with ``{"data": null}`` which akshare turns into an empty frame).
   It is raised as ``SourceError``, never returned, so it can never be cached as "nothing there".
@@ -243,11 +249,45 @@ def _is_empty(value: Any) -> bool:
         return False
 
 
+#: Failures that mean the site cannot be reached at all from here (not a slow or refusing server).
+UNREACHABLE = ("cannot resolve the host (offline, or DNS blocked?)", "connection refused", "network unreachable")
+
+
+class SiteBreaker:
+    """Which sites failed in this run, and whether to call them again (see the module docstring)."""
+
+    def __init__(self, after: int = 2):
+        self.after = max(1, int(after))
+        self._lock = threading.Lock()
+        self._failures: dict[str, int] = {}
+        self._open: dict[str, str] = {}
+
+    def check(self, site: str, what: str) -> None:
+        reason = self._open.get(site)
+        if reason is not None:
+            raise SourceError(f"{what} not tried: {site} failed earlier in this run ({reason})")
+
+    def failed(self, site: str, reason: str) -> None:
+        with self._lock:
+            n = self._failures.get(site, 0) + 1
+            self._failures[site] = n
+            if reason in UNREACHABLE or n >= self.after:
+                self._open.setdefault(site, reason)
+
+    def succeeded(self, site: str) -> None:
+        with self._lock:
+            self._failures[site] = 0
+
+    def down(self) -> dict[str, str]:
+        """Sites given up on in this run → the failure that decided it."""
+        return dict(self._open)
+
+
 def call_upstream(fn: Callable, *args, site: str, timeout: float | None = 30.0, retries: int = 2,
                   backoff: float = 1.0, jitter: float = 0.5, what: str,
                   max_delay: float = 30.0, allow_empty: bool = False, empty_hint: str = "",
                   sleep: Callable[[float], Any] | None = None, rng: random.Random | None = None,
-                  limiter: RateLimiter | None = None, **kwargs):
+                  limiter: RateLimiter | None = None, breaker: SiteBreaker | None = None, **kwargs):
     """Call ``fn(*args, **kwargs)`` against ``site`` and return its answer, or raise ``SourceError``.
 
     ``what`` names the call for messages (``"akshare stock_zh_a_hist(002230, 2023-05-01..2023-05-31)"``).
@@ -255,8 +295,11 @@ def call_upstream(fn: Callable, *args, site: str, timeout: float | None = 30.0, 
     ``SchemaChanged``/``SourceError`` raised inside ``fn`` propagate unchanged. An empty answer
     raises ``SourceError("… no data or blocked …")`` unless ``allow_empty``.
     ``sleep``/``rng``/``limiter`` default to ``time.sleep``, a fresh ``random.Random()`` and the
-    process-wide limiter; tests inject fakes.
+    process-wide limiter; tests inject fakes. With a ``breaker``, a site it has given up on is not
+    called (``SourceError`` at once), and this call's outcome is recorded in it.
     """
+    if breaker is not None:
+        breaker.check(site, what)
     sleep = time.sleep if sleep is None else sleep
     rng = random.Random() if rng is None else rng
     limiter = _DEFAULT_LIMITER if limiter is None else limiter
@@ -280,8 +323,12 @@ def call_upstream(fn: Callable, *args, site: str, timeout: float | None = 30.0, 
                          len(delays), delay)
                 sleep(delay)
                 continue
+            if transient and breaker is not None:
+                breaker.failed(site, reason)
             n = f"{tries} {'try' if tries == 1 else 'tries'}"
             raise SourceError(f"{what} failed after {n}: {reason} ({site})") from exc
+        if breaker is not None:
+            breaker.succeeded(site)
         if not allow_empty and _is_empty(value):
             hint = f"; {empty_hint}" if empty_hint else ""
             raise SourceError(f"{what}: no data or blocked ({site}){hint}")
@@ -311,6 +358,7 @@ class NetPolicy:
     sleep: Callable[[float], Any] = field(default=time.sleep)
     rng: random.Random | None = None
     limiter: RateLimiter | None = None
+    breaker: SiteBreaker | None = field(default_factory=SiteBreaker)
 
     def call(self, fn: Callable, *args, site: str, what: str, timeout: float | None = None,
              allow_empty: bool = False, empty_hint: str = "", **kwargs):
@@ -319,7 +367,7 @@ class NetPolicy:
                              retries=self.retries, backoff=self.backoff, jitter=self.jitter,
                              max_delay=self.max_delay, allow_empty=allow_empty,
                              empty_hint=empty_hint, sleep=self.sleep, rng=self.rng,
-                             limiter=self.limiter, **kwargs)
+                             limiter=self.limiter, breaker=self.breaker, **kwargs)
 
     @classmethod
     def build(cls, net: "NetPolicy | None" = None, **overrides) -> "NetPolicy":

@@ -292,3 +292,36 @@ def test_refresh_against_a_degraded_source_loses_nothing(cli, monkeypatch, tmp_p
     assert r.code == 0, r.err
     assert rt.rows_missing(before, rt.read_store(store)) == []
     assert rt.frames_equal(before, rt.read_store(store)) == []
+
+
+def test_offline_akshare_scan_gives_up_on_each_site_once(cli, monkeypatch, tmp_path):
+    """No network at all, fresh store: every site is tried once, then the scan stops calling it. Stocks
+    are failures (exit 1); an index that cannot be fetched is a note."""
+    calls: dict[str, int] = {}
+
+    def offline(*args, _name="", **kwargs):
+        calls[_name] = calls.get(_name, 0) + 1
+        raise requests.ConnectionError(
+            "HTTPSConnectionPool(host='x', port=443): Max retries exceeded (Caused by NameResolutionError("
+            "\"Failed to resolve 'x' ([Errno -3] Temporary failure in name resolution)\"))")
+    for name in STOCK_FUNCS + ("index_zh_a_hist", "stock_zh_index_daily_em"):
+        monkeypatch.setattr(akshare, name, lambda *a, _n=name, **k: offline(*a, _name=_n, **k))
+    cfg = tmp_path / "ak.toml"
+    cfg.write_text(ak_config(tmp_path).replace("retries = 0", "retries = 2") + "[link]\nnews = false\n",
+                   encoding="utf-8")
+    cfg.write_text(cfg.read_text().replace("workers = 1", "workers = 1\nfetch_news = false"), encoding="utf-8")
+    out = tmp_path / "out"
+    r = cli(["scan", "--config", cfg, "--date", rt.DATE, "--out", out, "--no-plots"])
+    assert r.code == 1, r.err
+    # eastmoney serves both index functions and the first stock function: 3 tries in all, then never again
+    assert calls["index_zh_a_hist"] == 3 and "stock_zh_index_daily_em" not in calls
+    assert "stock_zh_a_hist" not in calls
+    assert calls["stock_zh_a_daily"] == 3 and calls["stock_zh_a_hist_tx"] == 3
+    failed = [ln.strip() for ln in r.out.splitlines() if ln.startswith("  ")]
+    assert sorted(f.split(":")[0] for f in failed) == sorted(rt.WATCH)
+    assert ("note: benchmark 399001.SZ not fetched (akshare index_zh_a_hist(399001, 2022-02-28..2023-05-24) "
+            "failed after 3 tries: cannot resolve the host (offline, or DNS blocked?) (eastmoney.com)); "
+            "market-model figures use what the store already holds") in r.out
+    summary = json.loads((out / rt.DATE / "summary.json").read_text())
+    assert summary["meta"]["source"] == "akshare (fetched into the store)"
+    assert "Traceback" not in r.err
