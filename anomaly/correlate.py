@@ -255,6 +255,12 @@ def _move_text(prim: dict, bar: dict | None) -> str:
         s = f"{verb} {_pct(mag or 0, sign=False)} in {mins} min from {_hm(start)} ({kind})"
         return s + (f"; {closed}" if closed else "")
     ref = prim.get("reference") or ""
+    if ref == "index" and mag is not None:    # a deviation: the stock's return minus the index's
+        idx = (prim.get("details") or {}).get("index")
+        idx = idx[-1] if isinstance(idx, list) and idx else idx
+        side = "above" if mag >= 0 else "below"
+        return (f"{kind.replace('_', ' ')} {_pct(abs(mag), sign=False)} {side} the index"
+                f"{f' ({idx})' if idx else ''}" + (f"; {closed}" if closed else ""))
     s = f"{kind.replace('_', ' ')} {_pct(mag) if mag is not None else ''}".rstrip()
     s += f" vs {ref}" if ref else ""
     return s + (f"; {closed}" if closed else "")

@@ -276,3 +276,16 @@ def test_link_config_from_dict():
         LinkConfig.from_dict({"precursor_days": 1.5})
     with pytest.raises(ConfigError, match=r"^link\.cues: unknown entry 'x'"):
         LinkConfig.from_dict({"cues": {"x": 1}})
+
+
+@pytest.mark.parametrize("magnitude, words", [
+    (0.1542, "deviation 1d lhb 15.42 % above the index (399001.SZ)"),
+    (-0.0812, "deviation 1d lhb 8.12 % below the index (399001.SZ)"),
+])
+def test_deviation_records_are_described_against_the_index(sample, magnitude, words):
+    """A deviation is the stock's return minus the index's: never 'vs prev_close'."""
+    bars, index_bars, _ = sample
+    rec = crash_record(kind="deviation_1d_lhb", magnitude=magnitude, reference="index", score=2.0,
+                       details={"index": ["399001.SZ"], "threshold": [0.07]})
+    ev = link_events(pd.DataFrame([rec]), None, bars, index_bars)[0]
+    assert words in ev["explanation"] and "vs prev_close" not in ev["explanation"]

@@ -1,6 +1,8 @@
 """Exchange rules computed as the exchanges define them (thresholds and citations: ``anomaly.rules``).
 
-Three detectors, all reference ``prev_close`` and skip index symbols and no-limit days:
+Three detectors; all skip index symbols and no-limit days. ``reference`` says what a magnitude is
+measured against: ``prev_close`` (limit records), ``index`` (deviations: the stock's return minus the
+index's, the index named in ``details["index"]``), ``day_low`` (amplitude), ``free_float`` (turnover).
 
 ``limits`` — kinds ``limit_up_touch``, ``limit_up_close``, ``limit_down_touch``, ``limit_down_close``
     limit price = round_half_up(prev_close × (1 ± limit), 0.01) with limit = 10 % main board, 20 %
@@ -274,7 +276,7 @@ def _abnormal_3d(inp: DailyInputs, d, rs, ri, idx_ids) -> list[dict]:
         details.append(_window_details(inp, i, h[2], d, rs, ri, idx_ids, h[4], rule))
     mags = np.array([h[3] for h in hits])
     thr = np.array([abs(h[4]) for h in hits])
-    return records_frame(p, idx, "abnormal_3d", mags, "prev_close", mags / thr, None, details)
+    return records_frame(p, idx, "abnormal_3d", mags, "index", mags / thr, None, details)
 
 
 def _exact_windows(D: np.ndarray, pos: np.ndarray, col: np.ndarray, K: int) -> tuple[np.ndarray, ...]:
@@ -350,7 +352,7 @@ def _serious(inp: DailyInputs, d, rs, ri, idx_ids, name: str) -> list[dict]:
         mags = best[k]
         details = [_window_details(inp, i, int(ln[j]), d, rs, ri, idx_ids, float(thr[j]), rows[src[i]])
                    for i, j in zip(idx, k)]
-        out.append(records_frame(p, idx, name, mags, "prev_close", mags / np.abs(thr[k]), None, details))
+        out.append(records_frame(p, idx, name, mags, "index", mags / np.abs(thr[k]), None, details))
     return concat_records(out)
 
 
@@ -404,7 +406,7 @@ class LhbDetector(Detector):
                 "board": inp.board[idx].tolist()},
                 {"note": LHB_NOTE,
                  "formula": "deviation = stock return (±limit when closed at the limit) - index return"})
-            out.append(records_frame(p, idx, "deviation_1d_lhb", d[idx], "prev_close", d[idx] / tdev[idx], None, det))
+            out.append(records_frame(p, idx, "deviation_1d_lhb", d[idx], "index", d[idx] / tdev[idx], None, det))
         else:
             log.info("lhb: no index bars; the ±7 %% deviation screen is skipped")
         with np.errstate(invalid="ignore"):
