@@ -147,7 +147,30 @@ def _f(x: float | None, fmt: str = "{:.2f}") -> str:
 def _p(x: float | None) -> str:
     if x is None:
         return "—"
+    if x < 1e-6:             # p is stored to 6 decimals: smaller values are "below 1e-6", not 0
+        return "<1e-6"
     return f"{x:.1e}" if x < 1e-3 else f"{x:.3f}"
+
+
+def _onset(event: Mapping) -> str:
+    """The onset as precisely as it is known: a minute, or only the day (daily bars)."""
+    onset, precision = clean(event.get("onset")), clean(event.get("onset_precision"))
+    if not onset:
+        return "—"
+    if precision == "day":
+        return f"{onset[:10]} (daily bars: time of day unknown)"
+    return f"{onset.replace('T', ' ')[:19]} ({precision or '—'})"
+
+
+def _reversal(rec: Mapping) -> tuple[str, str]:
+    """After day 0: how much of the day's abnormal return reversed (or how far it continued)."""
+    car, frac = _num(rec.get("car_after")), _num(rec.get("fraction"))
+    text = f"CAR {clean(rec.get('after'))} {_pct(car)}"
+    if frac is None:
+        return "after the event", text
+    if frac >= 0:
+        return "reversal", text + f" ({frac * 100:.0f}% of AR[0,0] reversed)"
+    return "continuation", text + f" (the move continued: {abs(frac) * 100:.0f}% of AR[0,0] more)"
 
 
 # --- JSON / CSV -------------------------------------------------------------------------------------
@@ -288,7 +311,7 @@ def _figures(event: Mapping) -> list[tuple[str, str]]:
         ("p-value", _p(_num(a.get("p_value")))),
         ("close return", _pct(_close_return(event))),
         ("recovery", _recovery_text(_num(event.get("recovery")))),
-        ("onset", f"{clean(event.get('onset')) or '—'} ({clean(event.get('onset_precision')) or '—'})"),
+        ("onset", _onset(event)),
         ("severity", _f(_num(event.get("severity")))),
     ]
     es = event.get("event_study") or {}
@@ -310,9 +333,7 @@ def _figures(event: Mapping) -> list[tuple[str, str]]:
                              + incomplete))
         rec = es.get("recovery")
         if isinstance(rec, Mapping) and _num(rec.get("car_after")) is not None:
-            frac = _num(rec.get("fraction"))
-            rows.append(("reversal", f"CAR {clean(rec.get('after'))} {_pct(_num(rec.get('car_after')))}"
-                                     + (f" ({frac * 100:.0f}% of AR[0,0])" if frac is not None else "")))
+            rows.append(_reversal(rec))
     cs = event.get("cross_section")
     if isinstance(cs, Mapping):
         for scope in sorted(cs):

@@ -255,7 +255,7 @@ def test_event_study_extras_cross_section_and_notes(tmp_path):
     e["event_study"]["recovery"] = {"ar0": -0.0327, "car_after": 0.012, "after": "[1,5]", "fraction": 0.37}
     e["event_study"]["windows"].append({"window": "[0,5]", "car": None, "t": None, "p": None, "complete": False})
     text = rp.write_report(tmp_path, "2023-05-24", [e], [], None, None)["markdown"].read_text(encoding="utf-8")
-    assert "| reversal | CAR \\[1,5\\] +1.20% (37% of AR\\[0,0\\]) |" in text
+    assert "| reversal | CAR \\[1,5\\] +1.20% (37% of AR\\[0,0\\] reversed) |" in text
     assert "| cross-section market | moved together (share 71% of 292) |" in text
     assert "| CAR \\[0,5\\] | — (t —, p —) (incomplete window) |" in text
     assert "| notes | window \\[0,5\\]: 3 of 6 days available |" in text
@@ -324,3 +324,31 @@ def test_with_the_real_sample_event_plot(tmp_path):
                             plot=lambda e: event_plot_png(e, bars, bars, dpi=60))
     data = paths["plots"][0].read_bytes()
     assert data[:8] == PNG_SIG and len(data) > 20_000
+
+
+@pytest.mark.parametrize("recovery, row", [
+    ({"ar0": -0.0327, "car_after": 0.012, "after": "[1,5]", "fraction": 0.37},
+     "| reversal | CAR \\[1,5\\] +1.20% (37% of AR\\[0,0\\] reversed) |"),
+    ({"ar0": 0.1074, "car_after": 0.1862, "after": "[1,5]", "fraction": -1.73},       # 002654 on 2023-05-24
+     "| continuation | CAR \\[1,5\\] +18.62% (the move continued: 173% of AR\\[0,0\\] more) |"),
+])
+def test_reversal_and_continuation_are_named_as_such(tmp_path, recovery, row):
+    e = event()
+    e["event_study"]["recovery"] = recovery
+    text = rp.write_report(tmp_path, "2023-05-24", [e], [], None, None)["markdown"].read_text(encoding="utf-8")
+    assert row in text
+
+
+@pytest.mark.parametrize("p, shown", [(None, "—"), (0.0, "<1e-6"), (4e-7, "<1e-6"), (2e-5, "2.0e-05"),
+                                      (0.156, "0.156")])
+def test_p_values_below_the_stored_precision_are_not_zero(p, shown):
+    assert rp._p(p) == shown
+
+
+@pytest.mark.parametrize("onset, precision, shown", [
+    ("2023-05-24T09:30:00+08:00", "day", "2023-05-24 (daily bars: time of day unknown)"),
+    ("2023-05-24T13:01:00+08:00", "minute", "2023-05-24 13:01:00 (minute)"),
+    (None, None, "—"),
+])
+def test_onset_says_how_precisely_it_is_known(onset, precision, shown):
+    assert rp._onset({"onset": onset, "onset_precision": precision}) == shown
