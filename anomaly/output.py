@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -64,6 +65,29 @@ def frame_records(df: pd.DataFrame) -> list[dict]:
     return [{c: jsonable(v) for c, v in zip(cols, row)} for row in df.itertuples(index=False, name=None)]
 
 
+_SEGMENT_SPANS = ((0, "~00:00–09:30"), (9 * 60 + 30, "~09:30–11:30"), (13 * 60, "~13:00–15:00"),
+                  (15 * 60, "~15:00–24:00"))
+
+
+def news_time(n: Mapping) -> str:
+    """When a news item appeared, as precisely as it is known: to the second or minute, a session
+    span ("2023-05-24 ~13:00–15:00") or only the day ("2023-05-24 (day)")."""
+    t = shanghai_ts(n.get("ts"))
+    if t is None:
+        return str(n.get("ts") or "") or "—"
+    prec = str(n.get("ts_precision") or "minute")
+    if prec == "day":
+        return f"{t:%Y-%m-%d} (day)"
+    if prec == "session":
+        m = t.hour * 60 + t.minute
+        span = _SEGMENT_SPANS[0][1]
+        for start, label in _SEGMENT_SPANS:
+            if m >= start:
+                span = label
+        return f"{t:%Y-%m-%d} {span}"
+    return t.strftime("%Y-%m-%d %H:%M:%S" if prec == "second" else "%Y-%m-%d %H:%M")
+
+
 _ROLE_MARK = {"precursor": "before", "concurrent": "during", "response": "after", "clarification": "clarif."}
 
 
@@ -83,7 +107,7 @@ def event_text(event: dict, max_news: int = 12) -> str:
 
 def _event_text(event: dict, max_news: int) -> str:
     lines = [event.get("explanation") or event.get("id", "")]
-    lines.append(f"  verdict: {event.get('verdict')}   severity: {event.get('severity')}")
+    lines.append(f"  verdict: {event.get('verdict')}   severity: {_num(event.get('severity'))}")
     for a in event.get("anomalies") or []:
         p = a.get("p_value")
         lines.append(f"  · {a.get('kind'):<18} {_pct(a.get('magnitude'))} vs {a.get('reference')}"
@@ -96,7 +120,7 @@ def _event_text(event: dict, max_news: int) -> str:
     if news:
         lines.append("  news:")
     for n in news[:max_news]:
-        ts = str(n.get("ts", ""))[:16].replace("T", " ")
+        ts = news_time(n)
         lines.append(f"   {n.get('score', 0):.2f} {_ROLE_MARK.get(n.get('role'), n.get('role')):<8} {ts} "
                      f"[{n.get('kind')}] {n.get('title')}")
     if len(news) > max_news:

@@ -47,14 +47,12 @@ from urllib.parse import quote, urlsplit
 import numpy as np
 import pandas as pd
 
-from .output import finite_or_none, shanghai_ts
+from .output import finite_or_none, news_time, shanghai_ts
 from .schema import ANOMALY_COLUMNS, anomalies_frame
 
 RUMOR_CUES = ("传闻", "网传", "小作文", "据悉", "知情人士", "传言", "消息称", "市场传", "rumor", "rumour")
 TIER_NAMES = {0: "rumor-linked", 1: "stock-specific", 2: "sector-wide", 3: "market-wide"}
 ROLES = ("precursor", "concurrent", "response", "clarification")
-_SEGMENT_SPANS = ((0, "~00:00–09:30"), (9 * 60 + 30, "~09:30–11:30"), (13 * 60, "~13:00–15:00"),
-                  (15 * 60, "~15:00–24:00"))
 
 
 # --- small utilities ------------------------------------------------------------------------------
@@ -356,23 +354,6 @@ def _recovery_text(r: float | None) -> str:
     return "—" if r is None else f"{r * 100:.0f}% of the move retraced by the close"
 
 
-def _news_time(n: Mapping) -> str:
-    t = _ts(n.get("ts"))
-    if t is None:
-        return clean(n.get("ts")) or "—"
-    prec = str(n.get("ts_precision") or "minute")
-    if prec == "day":
-        return f"{t:%Y-%m-%d} (day)"
-    if prec == "session":
-        m = t.hour * 60 + t.minute
-        span = _SEGMENT_SPANS[0][1]
-        for start, label in _SEGMENT_SPANS:
-            if m >= start:
-                span = label
-        return f"{t:%Y-%m-%d} {span}"
-    return t.strftime("%Y-%m-%d %H:%M:%S" if prec == "second" else "%Y-%m-%d %H:%M")
-
-
 def _numbered_news(event: Mapping) -> list[tuple[int, Mapping]]:
     from .plotnews import news_order  # same numbering as the plot's markers
 
@@ -486,7 +467,7 @@ def render_markdown(date_label: str, events: Sequence[Mapping], summary: Mapping
             L.append("|---|---|---|---|---|---|---|---|")
             for n_, n in news:
                 reasons = "; ".join(clean(r, 80) for r in (n.get("reasons") or [])[:4])
-                L.append(f"| {n_} | {md(_news_time(n))} | {md(n.get('role'))} | {md(n.get('kind'))} | "
+                L.append(f"| {n_} | {md(news_time(n))} | {md(n.get('role'))} | {md(n.get('kind'))} | "
                          f"{md(n.get('source'), 60)} | {_md_link(clean(n.get('title'), 200), n.get('url'))} | "
                          f"{md(_f(_num(n.get('score'))))} | {md(reasons)} |")
             L.append("")
@@ -612,7 +593,7 @@ def render_html(date_label: str, events: Sequence[Mapping], summary: Mapping, me
                      "<th>kind</th><th>source</th><th>title</th><th>score</th><th>why</th></tr>")
             for n_, n in news:
                 reasons = "; ".join(clean(r, 80) for r in (n.get("reasons") or [])[:4])
-                o.append(f'<tr><td>{n_}</td><td class="nowrap">{h(_news_time(n))}</td>'
+                o.append(f'<tr><td>{n_}</td><td class="nowrap">{h(news_time(n))}</td>'
                          f'<td class="role r-{_css_token(n.get("role"))}">{h(n.get("role"))}</td>'
                          f'<td>{h(n.get("kind"))}</td><td>{h(clean(n.get("source"), 80))}</td>'
                          f'<td>{_a(clean(n.get("title"), 200), n.get("url"))}</td>'

@@ -51,3 +51,15 @@ def test_import_news_bad_file_writes_nothing(tmp_path, capsys):
     assert code == 2
     assert len([l for l in err.splitlines() if l.strip()]) == 1 and "bad.csv" in err and "title" in err
     assert not store.exists() or not list(store.rglob("*.parquet"))
+
+
+def test_link_terminal_output_shows_news_times_as_precisely_as_known(run_cli):
+    """Day- and session-precision items must not show a made-up clock time (00:00, 13:00, 18:00)."""
+    r = run_cli(["link", "002230", "--date", "2023-05-24", "--source", "sample"])
+    assert r.code == 0, r.err
+    news = [ln for ln in r.out.splitlines() if ln.startswith("   0.")]
+    assert any("2023-05-24 (day) [social] 小作文" in ln for ln in news)
+    assert any("2023-05-24 ~13:00–15:00 [statement]" in ln for ln in news)
+    assert any("2023-05-24 15:40:56 [news]" in ln for ln in news)
+    assert not any("00:00 [" in ln or " 18:00 [" in ln for ln in news)
+    assert "severity: 4.56\n" in r.out
