@@ -307,22 +307,30 @@ def calendar_cmd(env: Env, first, last):
 
 
 @cli.command(epilog="""\b
-Example:
+Examples:
   anomaly symbols 科大讯飞 sz002230 399001 000001 sh000001
+  anomaly symbols --source sample          (no arguments: every stock the source can list)
 """)
-@click.argument("texts", nargs=-1, required=True)
+@click.argument("texts", nargs=-1)
 @format_option
 @common_options
 def symbols(env: Env, texts, fmt):
-    """Resolve codes and names to canonical symbols with exchange and board."""
+    """Resolve codes and names to canonical symbols with exchange and board; with no arguments,
+    list the stocks of a source (``--source sample``: the bundled panel)."""
     import pandas as pd
+    from .sources import get_source
     from .symbols import resolve
 
-    rows = []
-    for t in texts:
-        s = resolve(t)
-        rows.append({"input": t, "symbol": s.id, "name": s.name, "exchange": s.exchange,
-                     "board": s.board, "kind": s.kind, "industry": s.industry})
+    if texts:
+        found = [(t, resolve(t)) for t in texts]
+    else:
+        name = env.source_name("sample")
+        listed = get_source(name, **env.source_options()).universe()
+        if not listed:
+            raise BadInput(f"source {name!r} cannot list its symbols; give codes or names to resolve")
+        found = [(s.id, s) for s in listed]
+    rows = [{"input": t, "symbol": s.id, "name": s.name, "exchange": s.exchange, "board": s.board,
+             "kind": s.kind, "industry": s.industry} for t, s in found]
     emit_frame(pd.DataFrame(rows), fmt)
 
 
@@ -461,6 +469,8 @@ def scan(env: Env, day, start, end, out, engine, scheduler, no_plots):
 def main(argv=None) -> int:
     """Run the CLI; map errors to one line on stderr and an exit code (never a raw traceback)."""
     verbose = 0
+    if not (sys.argv[1:] if argv is None else argv):   # bare `anomaly`: the help, not an error
+        argv = ["--help"]
     try:
         rv = cli.main(args=argv, prog_name="anomaly", standalone_mode=False)
         code = rv if isinstance(rv, int) else EXIT_OK

@@ -250,3 +250,24 @@ def test_fetch_in_fresh_process(tmp_path, subprocess_env, repo_root):
     assert p.returncode == 0, p.stderr
     assert "002230: 5 bars" in p.stdout
     assert (store / "bars" / "daily" / "002230.parquet").is_file()
+
+
+def test_bare_command_prints_the_help_and_exits_0(run_cli):
+    r = run_cli([])
+    assert r.code == 0 and "Usage: anomaly" in r.out and "error" not in r.err
+
+
+def test_symbols_without_arguments_lists_the_sample_panel(run_cli):
+    r = run_cli(["symbols", "--source", "sample", "--format", "json"])
+    assert r.code == 0, r.err
+    import json
+    rows = json.loads(r.out)
+    ids = {row["symbol"] for row in rows}
+    assert len(rows) >= 290 and {"300033", "600031", "688001"} <= ids
+    assert all(row["kind"] == "stock" for row in rows)
+
+
+def test_sample_bars_outside_its_years_say_what_it_covers(run_cli):
+    r = run_cli(["bars", "002230", "--start", "2019-01-02", "--end", "2019-01-31", "--source", "sample"])
+    assert r.code == 2
+    assert r.err_lines[-1] == "error: the bundled sample covers 2020-01-02..2024-12-31; nothing in 2019-01-02..2019-01-31"

@@ -42,6 +42,17 @@ def _news() -> pd.DataFrame:
     return validate_news(raw, origin="sample news")
 
 
+def _local_date(ts) -> dt.date:
+    return pd.Timestamp(ts).tz_convert("Asia/Shanghai").date()
+
+
+@lru_cache(maxsize=1)
+def sample_span() -> tuple[dt.date, dt.date]:
+    """First and last day of the bundled daily bars."""
+    ts = _daily()["ts"]
+    return _local_date(ts.min()), _local_date(ts.max())
+
+
 class SampleSource(Source):
     name = "sample"
     freqs = ("daily", "1min", "5min")
@@ -50,11 +61,16 @@ class SampleSource(Source):
         rows = table[table["symbol"] == symbol.id]
         if rows.empty:
             raise BadInput(f"the bundled sample has no bars for {symbol} "
-                           "(it holds 002230, a 292-stock panel and six indices; see `anomaly symbols`)")
+                           "(it holds 002230, a 292-stock panel and six indices; see `anomaly symbols --source sample`)")
         return rows
 
     def daily_bars(self, symbol: Symbol, start: dt.date, end: dt.date) -> pd.DataFrame:
-        return in_range(self._check(symbol, _daily()), start, end)
+        got = in_range(self._check(symbol, _daily()), start, end)
+        if got.empty:
+            first, last = sample_span()
+            if end < first or start > last:   # not a listing gap or a quiet stretch: no data reaches there
+                raise BadInput(f"the bundled sample covers {first}..{last}; nothing in {start}..{end}")
+        return got
 
     def intraday_bars(self, symbol: Symbol, start: dt.date, end: dt.date, freq: str) -> pd.DataFrame:
         table = _intraday()
