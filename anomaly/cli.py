@@ -419,14 +419,16 @@ Example:
 """)
 @click.argument("symbol")
 @click.option("--date", "day", callback=_date, required=True, help="Trade date, YYYY-MM-DD.")
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="PNG file to write.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Image file to write (.png, .svg or .pdf).")
 @freq_option
 @common_options
 def plot(env: Env, symbol, day, out, freq):
     """Draw the event plot of one symbol-day (price, volume, news markers, market context)."""
     from .pipeline import plot_symbol_day
+    from .plot import figure_format
     from .symbols import resolve
 
+    figure_format(out)                         # an unsupported suffix is bad input before any work
     target = Path(out)
     if not target.parent.is_dir():
         raise BadInput(f"cannot write {out}: folder {target.parent} does not exist")

@@ -65,6 +65,16 @@ def frame_records(df: pd.DataFrame) -> list[dict]:
     return [{c: jsonable(v) for c, v in zip(cols, row)} for row in df.itertuples(index=False, name=None)]
 
 
+def p_text(p: float | None) -> str:
+    """A p-value for people: "—" when absent, "<1e-6" below the stored precision (never "0"),
+    scientific below 0.001, else three decimals."""
+    if p is None:
+        return "—"
+    if p < 1e-6:
+        return "<1e-6"
+    return f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"
+
+
 _SEGMENT_SPANS = ((0, "~00:00–09:30"), (9 * 60 + 30, "~09:30–11:30"), (13 * 60, "~13:00–15:00"),
                   (15 * 60, "~15:00–24:00"))
 

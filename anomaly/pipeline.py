@@ -260,8 +260,14 @@ def plot_symbol_day(sym: Symbol, day: dt.date, out: Path, freq: str, source_name
     if freq != "daily":
         intraday = load_bars(source_name, [sym], day, day, freq, store=store, **(source_options or {}))
     event = events[0] if events else quiet_event(sym, day)
-    plot_event(event, daily.bars, index_bars=daily.index_bars, intraday=intraday, out=out)
+    plot_event(event, daily.bars, index_bars=daily.index_bars, intraday=intraday, out=out,
+               note=synthetic_note(source_name))
     return out
+
+
+def synthetic_note(source_name: str) -> str | None:
+    """The label every figure drawn from simulated bars carries, so it is never taken for market data."""
+    return "SYNTHETIC data, not market prices" if source_name.split(":")[0] == "synthetic" else None
 
 
 def quiet_event(sym: Symbol, day: dt.date) -> dict:

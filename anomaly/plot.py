@@ -40,7 +40,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .output import finite_or_none, shanghai_ts
+from .output import finite_or_none, p_text, shanghai_ts
 from . import fonts
 from .errors import BadInput
 # news_order, clean_text, text_width and truncate stay importable from here (part of this API)
@@ -596,8 +596,21 @@ def plot_event(event: Mapping, bars: pd.DataFrame | None, index_bars: pd.DataFra
                  linespacing=1.35)
 
     if out is not None:
-        fig.savefig(os.fspath(out), dpi=dpi, format="png", facecolor="white")
+        fig.savefig(os.fspath(out), dpi=dpi, format=figure_format(out), facecolor="white")
     return fig
+
+
+FIGURE_FORMATS = ("png", "svg", "pdf")
+
+
+def figure_format(path: str | os.PathLike) -> str:
+    """The file format a plot path asks for (by its suffix; none → PNG); anything else is bad input."""
+    suffix = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
+    if not suffix:
+        return "png"
+    if suffix not in FIGURE_FORMATS:
+        raise BadInput(f"cannot write a plot as .{suffix}: use a .png, .svg or .pdf file name")
+    return suffix
 
 
 def _intraday_span(event: Mapping, ibars: pd.DataFrame, step: float) -> tuple[float | None, float]:
@@ -851,9 +864,7 @@ def _pct_tick(v: float) -> str:
 
 
 def _pfmt(p: float | None) -> str:
-    if p is None:
-        return "—"
-    return f"{p:.1e}".replace("-", "−") if p < 1e-3 else f"{p:.3f}"
+    return p_text(p).replace("-", "−")
 
 
 def event_plot_png(event: Mapping, bars: pd.DataFrame | None, index_bars: pd.DataFrame | None = None,

@@ -47,7 +47,7 @@ from urllib.parse import quote, urlsplit
 import numpy as np
 import pandas as pd
 
-from .output import finite_or_none, news_time, shanghai_ts
+from .output import finite_or_none, news_time, p_text, shanghai_ts
 from .schema import ANOMALY_COLUMNS, anomalies_frame
 
 RUMOR_CUES = ("传闻", "网传", "小作文", "据悉", "知情人士", "传言", "消息称", "市场传", "rumor", "rumour")
@@ -142,12 +142,7 @@ def _f(x: float | None, fmt: str = "{:.2f}") -> str:
     return "—" if x is None else fmt.format(x).replace("-", "−")
 
 
-def _p(x: float | None) -> str:
-    if x is None:
-        return "—"
-    if x < 1e-6:             # p is stored to 6 decimals: smaller values are "below 1e-6", not 0
-        return "<1e-6"
-    return f"{x:.1e}" if x < 1e-3 else f"{x:.3f}"
+_p = p_text
 
 
 def _onset(event: Mapping) -> str:

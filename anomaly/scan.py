@@ -136,7 +136,7 @@ def _link_job(args):
 def _plot_job(args):
     """Engine task 3: one event's PNG (bytes), or the error text."""
     job, event = args
-    from .pipeline import load_inputs
+    from .pipeline import load_inputs, synthetic_note
     from .plot import event_plot_png
 
     syms, store = job.context()
@@ -144,7 +144,8 @@ def _plot_job(args):
     try:
         det = load_inputs(syms, day, day, "daily", job.source, job.config, store,
                           _source_options(job.config, job.source), keep_after=EVENT_STUDY_AFTER, lookback=60)
-        return event["id"], event_plot_png(event, det.bars, index_bars=det.index_bars), None
+        return event["id"], event_plot_png(event, det.bars, index_bars=det.index_bars,
+                                           note=synthetic_note(job.source)), None
     except Exception as exc:  # noqa: BLE001 - one bad plot must not sink the night's report
         return event["id"], None, f"{type(exc).__name__}: {exc}"
 

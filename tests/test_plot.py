@@ -379,3 +379,33 @@ def test_clean_text_and_truncate():
     assert aplot.text_width(aplot.truncate("科大讯飞闪崩跳水！刚刚，原因找到了，后面还有很多很多字", 10)) <= 10
     short = "AI giant iFlytek stock nosedives"
     assert aplot.truncate(short, 22) == short  # Latin is narrower: 32 chars ≈ 17.6 wide
+
+
+@pytest.mark.parametrize("name, fmt", [("x.png", "png"), ("X.SVG", "svg"), ("report/x.pdf", "pdf"), ("x", "png")])
+def test_figure_format_follows_the_suffix(name, fmt):
+    assert aplot.figure_format(name) == fmt
+
+
+@pytest.mark.parametrize("name", ["x.jpg", "x.jpeg", "x.gif", "x.png.bak"])
+def test_other_suffixes_are_bad_input(name):
+    from anomaly.errors import BadInput
+
+    with pytest.raises(BadInput, match=r"use a \.png, \.svg or \.pdf file name"):
+        aplot.figure_format(name)
+
+
+def test_cli_plot_writes_the_format_asked_for_and_refuses_jpg(tmp_path, run_cli):
+    svg = tmp_path / "p.svg"
+    r = run_cli(["plot", "002230", "--date", "2023-05-24", "--source", "sample", "--out", svg])
+    assert r.code == 0, r.err
+    assert svg.read_bytes().lstrip().startswith(b"<?xml") and b"<svg" in svg.read_bytes()[:2000]
+    jpg = tmp_path / "p.jpg"
+    r = run_cli(["plot", "002230", "--date", "2023-05-24", "--source", "sample", "--out", jpg])
+    assert r.code == 2 and "use a .png, .svg or .pdf" in r.err_lines[-1] and not jpg.exists()
+
+
+def test_plots_of_synthetic_data_say_so():
+    from anomaly.pipeline import synthetic_note
+
+    assert synthetic_note("synthetic") == synthetic_note("synthetic:7") == "SYNTHETIC data, not market prices"
+    assert synthetic_note("sample") is None and synthetic_note("akshare") is None
