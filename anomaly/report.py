@@ -145,6 +145,12 @@ def _f(x: float | None, fmt: str = "{:.2f}") -> str:
 _p = p_text
 
 
+def _who(event: Mapping, esc) -> str:
+    """"name code", or the code alone when the name is unknown (escaped with ``esc``)."""
+    name, code = clean(event.get("name")), clean(event.get("symbol"))
+    return f"{esc(name)} {esc(code)}" if name else esc(code)
+
+
 def _onset(event: Mapping) -> str:
     """The onset as precisely as it is known: a minute, or only the day (daily bars)."""
     onset, precision = clean(event.get("onset")), clean(event.get("onset_precision"))
@@ -439,14 +445,14 @@ def render_markdown(date_label: str, events: Sequence[Mapping], summary: Mapping
         L.append("## Events (most in need of a look first)")
         L.append("")
         for i, e in enumerate(events, 1):
-            L.append(f"{i}. {md(e.get('name'))} {md(e.get('symbol'))} · {md(e.get('date'))} · "
+            L.append(f"{i}. {_who(e, md)} · {md(e.get('date'))} · "
                      f"{md(e.get('verdict'))} ({TIER_NAMES[tier(e)]})")
         L.append("")
     else:
         L.append("No events.")
         L.append("")
     for i, e in enumerate(events, 1):
-        L.append(f"## {i}. {md(e.get('name'))} {md(e.get('symbol'))} · {md(e.get('date'))} · {md(e.get('verdict'))}")
+        L.append(f"## {i}. {_who(e, md)} · {md(e.get('date'))} · {md(e.get('verdict'))}")
         L.append("")
         if e.get("explanation"):
             L.append(f"**Explanation:** {md(e.get('explanation'), 400)}")
@@ -568,14 +574,14 @@ def render_html(date_label: str, events: Sequence[Mapping], summary: Mapping, me
     if events:
         o.append('<h2>Events <span class="muted">(most in need of a look first)</span></h2><ol class="toc">')
         for i, e in enumerate(events, 1):
-            o.append(f'<li><a href="#e{i}">{h(e.get("name"))} {h(e.get("symbol"))} · {h(e.get("date"))}</a> '
+            o.append(f'<li><a href="#e{i}">{_who(e, h)} · {h(e.get("date"))}</a> '
                      f'<span class="verdict v-{_css_token(e.get("verdict"))}">{h(e.get("verdict"))}</span> '
                      f'<span class="tier">{TIER_NAMES[tier(e)]}</span></li>')
         o.append("</ol>")
     else:
         o.append("<p>No events.</p>")
     for i, e in enumerate(events, 1):
-        o.append(f'<section id="e{i}"><h2>{i}. {h(e.get("name"))} {h(e.get("symbol"))} · {h(e.get("date"))} '
+        o.append(f'<section id="e{i}"><h2>{i}. {_who(e, h)} · {h(e.get("date"))} '
                  f'<span class="verdict v-{_css_token(e.get("verdict"))}">{h(e.get("verdict"))}</span> '
                  f'<span class="tier">{TIER_NAMES[tier(e)]}</span></h2>')
         if e.get("explanation"):
