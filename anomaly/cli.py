@@ -113,9 +113,16 @@ def _setup_logging(verbose: int) -> None:
     logging.getLogger("distributed").setLevel(logging.WARNING if verbose < 2 else logging.DEBUG)
 
 
-def _check_range(start: dt.date, end: dt.date) -> None:
+def _check_range(start: dt.date, end: dt.date, trading: bool = False) -> None:
+    """``--start``/``--end`` in order; with ``trading``, at least one trading day between them."""
     if end < start:
         raise BadInput(f"--end {end} is before --start {start}")
+    if trading:
+        from . import calendar
+
+        if len(calendar.trading_days(start, end)) == 0:
+            reasons = [calendar.why_closed(d) for d in _dates(start, end)]
+            raise BadInput("no trading day in the range: " + "; ".join(r for r in reasons if r)[:400])
 
 
 # --- output ---------------------------------------------------------------------------------------
@@ -267,15 +274,11 @@ Example:
 @common_options
 def bars(env: Env, symbol, start, end, freq, fmt):
     """Print canonical bars of one symbol (ts is the bar's end, Asia/Shanghai)."""
-    from . import calendar
     from .fetch import load_bars
     from .symbols import resolve
 
-    _check_range(start, end)
+    _check_range(start, end, trading=True)
     sym = resolve(symbol)
-    if len(calendar.trading_days(start, end)) == 0:
-        reasons = [calendar.why_closed(d) for d in _dates(start, end)]
-        raise BadInput("no trading day in the range: " + "; ".join(r for r in reasons if r)[:400])
     df = load_bars(env.source_name(), [sym], start, end, freq, store=env.store, **env.source_options())
     emit_frame(df, fmt)
 
@@ -300,7 +303,8 @@ def calendar_cmd(env: Env, first, last):
     from . import calendar
 
     last = last or first
-    _check_range(first, last)
+    if last < first:
+        raise BadInput(f"the second date {last} is before the first {first}")
     for d in _dates(first, last):
         reason = calendar.why_closed(d)
         click.echo(f"{d}  trading day" if reason is None else f"{d}  closed: {reason}")
@@ -371,7 +375,7 @@ def detect(env: Env, symbols, universe, start, end, freq, detectors, fmt):
     """Print anomaly records: what moved, when, how far, against what, how abnormal."""
     from .pipeline import detect_range, pick_symbols
 
-    _check_range(start, end)
+    _check_range(start, end, trading=True)
     syms = pick_symbols(symbols, universe, env.config, env.source_name())
     result = detect_range(syms, start, end, freq, env.source_name(), env.config, store=env.store,
                           only=detectors or None, source_options=env.source_options())

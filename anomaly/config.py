@@ -206,6 +206,11 @@ def _check_values(cfg: Config, where: str) -> Config:
         if not isinstance(params, dict):
             raise ConfigError(f"{where}detect.params.{name}: expected a table of parameters")
     params = {name: _checked_params(name, table, where) for name, table in cfg.detect.params.items()}
+    src = cfg.source.default
+    if src.split(":")[0] not in ("sample", "store", "akshare", "baostock", "synthetic", "csv") or (
+            src.startswith("csv") and not src.startswith("csv:")):
+        raise ConfigError(f"{where}source.default: unknown source {src!r} (use sample, store, akshare, "
+                          "baostock, synthetic[:SEED] or csv:PATH)")
     if cfg.universe.name not in ("watchlist", "sample", "all"):
         raise ConfigError(f"{where}universe.name: expected watchlist, sample or all, got {cfg.universe.name!r}")
     if cfg.scan.engine not in ("local", "dask"):

@@ -271,3 +271,23 @@ def test_sample_bars_outside_its_years_say_what_it_covers(run_cli):
     r = run_cli(["bars", "002230", "--start", "2019-01-02", "--end", "2019-01-31", "--source", "sample"])
     assert r.code == 2
     assert r.err_lines[-1] == "error: the bundled sample covers 2020-01-02..2024-12-31; nothing in 2019-01-02..2019-01-31"
+
+
+def test_detect_on_a_holiday_range_says_why(run_cli):
+    r = run_cli(["detect", "002230", "--start", "2023-06-22", "--end", "2023-06-23", "--source", "sample"])
+    assert r.code == 2 and r.err_lines[-1].startswith("error: no trading day in the range: 2023-06-22 is an "
+                                                      "exchange holiday (端午节")
+
+
+def test_calendar_with_dates_reversed_names_them_as_given(run_cli):
+    r = run_cli(["calendar", "2023-05-31", "2023-05-01"])
+    assert r.code == 2 and r.err_lines[-1] == "error: the second date 2023-05-01 is before the first 2023-05-31"
+
+
+@pytest.mark.parametrize("value", ["samples", "csv", "ak share"])
+def test_unknown_default_source_names_the_file_and_key(tmp_path, run_cli, value):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[source]\ndefault = "{value}"\n', encoding="utf-8")
+    r = run_cli(["bars", "002230", "--start", "2023-05-22", "--end", "2023-05-24", "--config", cfg])
+    assert r.code == 2
+    assert r.err_lines[-1].startswith(f"error: {cfg}: source.default: unknown source {value!r}")

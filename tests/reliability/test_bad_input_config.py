@@ -40,7 +40,8 @@ BAD = {
     "benchmark not an index": ("[detect.benchmarks]\n\"SZ.main\" = \"../../etc\"\n",
                                ["{p}", "detect.benchmarks.SZ.main", "../../etc"]),
     "unknown source": ("[source]\ndefault = \"ftp\"\n",
-                       "error: unknown source 'ftp'; use one of sample, store, akshare, baostock, synthetic, csv:PATH"),
+                       "error: {p}: source.default: unknown source 'ftp' (use sample, store, akshare, baostock, "
+                       "synthetic[:SEED] or csv:PATH)"),
     "negative timeout": ("[source]\ntimeout = -1\n", "error: {p}: source.timeout: must not be negative"),
     "NaN timeout": ("[source]\ntimeout = nan\n", ["{p}", "source.timeout"]),
     "infinite timeout": ("[source]\ntimeout = inf\n", ["{p}", "source.timeout"]),
