@@ -20,6 +20,7 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
+echo "setup: installing the Python packages into $VENV (about a minute the first time; quiet after that)"
 "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 "$VENV/bin/python" -m pip install -q -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
 "$VENV/bin/python" -c "import anomaly, akshare, duckdb, exchange_calendars, matplotlib" \
