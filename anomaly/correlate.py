@@ -252,7 +252,14 @@ def _move_text(prim: dict, bar: dict | None) -> str:
         start = pd.Timestamp(prim["start"])
         mins = int(round((pd.Timestamp(prim["end"]) - start).total_seconds() / 60))
         verb = "fell" if (mag or 0) < 0 else "rose"
-        s = f"{verb} {_pct(mag or 0, sign=False)} in {mins} min from {_hm(start)} ({kind})"
+        move = _num((prim.get("details") or {}).get("depth_vs_pre_move"))
+        if move is not None and mag is not None and abs(move - mag) > 0.0005:
+            # the move itself, then where it left the price against the previous close
+            where = "below" if mag < 0 else "above"
+            s = (f"{verb} {_pct(move, sign=False)} in {mins} min from {_hm(start)} ({kind}), to "
+                 f"{_pct(abs(mag), sign=False)} {where} the previous close")
+        else:
+            s = f"{verb} {_pct(mag or 0, sign=False)} in {mins} min from {_hm(start)} ({kind})"
         return s + (f"; {closed}" if closed else "")
     ref = prim.get("reference") or ""
     if ref == "index" and mag is not None:    # a deviation: the stock's return minus the index's

@@ -289,3 +289,13 @@ def test_deviation_records_are_described_against_the_index(sample, magnitude, wo
                        details={"index": ["399001.SZ"], "threshold": [0.07]})
     ev = link_events(pd.DataFrame([rec]), None, bars, index_bars)[0]
     assert words in ev["explanation"] and "vs prev_close" not in ev["explanation"]
+
+
+def test_intraday_cliff_text_gives_the_move_and_where_it_left_the_price(sample):
+    """The cliff's own size (from its pre-move level) and its depth vs the previous close are different
+    figures; the explanation says both, each for what it is."""
+    bars, index_bars, _ = sample
+    rec = crash_record(kind="cliff", start=T("2023-05-24 13:01"), end=T("2023-05-24 13:03"), magnitude=-0.0963,
+                       details={"depth_vs_pre_move": -0.0804, "depth_vs_prev_close": -0.0963})
+    ev = link_events(pd.DataFrame([rec]), None, bars, index_bars)[0]
+    assert "fell 8.04 % in 2 min from 13:01 (cliff), to 9.63 % below the previous close" in ev["explanation"]
