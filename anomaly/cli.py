@@ -151,8 +151,14 @@ def emit_frame(df, fmt: str, json_doc=None) -> None:
             if len(shown) and shown[c].map(lambda v: isinstance(v, dict)).any():
                 # The full dict is in --format json/csv; a table shows its first keys.
                 shown[c] = shown[c].map(lambda v: _brief(v) if isinstance(v, dict) else v)
+            if c in ("volume", "amount") and pd.api.types.is_float_dtype(shown[c]):
+                # shares and yuan, for reading: no ".0", no e+09 (exact figures: --format json/csv)
+                shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:,.0f}")
+            if shown[c].dtype == object:
+                shown[c] = shown[c].map(lambda v: "" if v is None or (isinstance(v, float) and v != v) else v)
+        # East-Asian width: Chinese names take two columns, so the table stays aligned.
         with pd.option_context("display.max_rows", 500, "display.max_columns", 20, "display.width", 250,
-                               "display.max_colwidth", 70):
+                               "display.max_colwidth", 70, "display.unicode.east_asian_width", True):
             click.echo(shown.to_string(index=False) if len(shown) else "(nothing)")
 
 

@@ -291,3 +291,18 @@ def test_unknown_default_source_names_the_file_and_key(tmp_path, run_cli, value)
     r = run_cli(["bars", "002230", "--start", "2023-05-22", "--end", "2023-05-24", "--config", cfg])
     assert r.code == 2
     assert r.err_lines[-1].startswith(f"error: {cfg}: source.default: unknown source {value!r}")
+
+
+def test_table_output_reads_like_a_table(run_cli):
+    """Volumes and amounts without '.0' or e+09; Chinese names aligned; missing text blank, not NaN."""
+    r = run_cli(["bars", "002230", "--start", "2023-05-24", "--end", "2023-05-24", "--source", "sample"])
+    assert "110,471,900" in r.out and "e+09" not in r.out and ".0 " not in r.out
+    r = run_cli(["symbols", "科大讯飞", "399001"])
+    header, first, second = r.out.splitlines()[:3]
+    import unicodedata
+
+    def width(s):
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s)
+    assert width(first) == width(second) == width(header)
+    r = run_cli(["news", "002230", "--start", "2023-05-24", "--end", "2023-05-24", "--source", "sample"])
+    assert "NaN" not in r.out and "None" not in r.out
