@@ -154,8 +154,8 @@ def emit_frame(df, fmt: str, json_doc=None) -> None:
             if c in ("volume", "amount") and pd.api.types.is_float_dtype(shown[c]):
                 # shares and yuan, for reading: no ".0", no e+09 (exact figures: --format json/csv)
                 shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:,.0f}")
-            if shown[c].dtype == object:
-                shown[c] = shown[c].map(lambda v: "" if v is None or (isinstance(v, float) and v != v) else v)
+            if shown[c].dtype == object or pd.api.types.is_string_dtype(shown[c]):
+                shown[c] = shown[c].astype(object).where(shown[c].notna(), "")
         # East-Asian width: Chinese names take two columns, so the table stays aligned.
         with pd.option_context("display.max_rows", 500, "display.max_columns", 20, "display.width", 250,
                                "display.max_colwidth", 70, "display.unicode.east_asian_width", True):
