@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import BadInput, ConfigError
 
 # Upper bounds of the numeric settings: beyond them a value is a typo (a scan must not retry forever).
 MAX_RETRIES = 20
@@ -190,6 +190,19 @@ def _check_text(value: str, where: str, dotted: str) -> None:
                           "expected plain text")
 
 
+def _check_source_name(name: str, where: str) -> None:
+    """``source.default`` names a source the library can build (a csv: file is checked when read)."""
+    from . import sources
+
+    if name == "store" or name.startswith("csv:"):
+        return
+    try:
+        sources.get_source(name)          # cheap: no adapter touches the network or a file here
+    except BadInput:
+        raise ConfigError(f"{where}source.default: unknown source {name!r} (use sample, store, akshare, "
+                          "baostock, synthetic[:SEED] or csv:PATH)") from None
+
+
 def _check_values(cfg: Config, where: str) -> Config:
     """Check values beyond their types; return the config with detector parameters converted to the
     detectors' field types and benchmark indices in canonical form."""
@@ -206,11 +219,7 @@ def _check_values(cfg: Config, where: str) -> Config:
         if not isinstance(params, dict):
             raise ConfigError(f"{where}detect.params.{name}: expected a table of parameters")
     params = {name: _checked_params(name, table, where) for name, table in cfg.detect.params.items()}
-    src = cfg.source.default
-    if src.split(":")[0] not in ("sample", "store", "akshare", "baostock", "synthetic", "csv") or (
-            src.startswith("csv") and not src.startswith("csv:")):
-        raise ConfigError(f"{where}source.default: unknown source {src!r} (use sample, store, akshare, "
-                          "baostock, synthetic[:SEED] or csv:PATH)")
+    _check_source_name(cfg.source.default, where)
     if cfg.universe.name not in ("watchlist", "sample", "all"):
         raise ConfigError(f"{where}universe.name: expected watchlist, sample or all, got {cfg.universe.name!r}")
     if cfg.scan.engine not in ("local", "dask"):
