@@ -372,17 +372,18 @@ def _alias_regex(aliases: tuple[str, ...]) -> str:
     return "|".join(parts) if parts else r"(?!x)x"
 
 
-def _link(ev: _Event, news: pd.DataFrame, cfg: LinkConfig, others) -> tuple[list[dict], tuple]:
+def _candidates(ev: _Event, news: pd.DataFrame, cfg: LinkConfig) -> pd.DataFrame:
+    """The items of the event's window worth scoring (prepared news rows).
+
+    A cheap pre-selection, so a window holding the whole market's news stays fast: items filed under
+    the symbol or naming it are scored in full; of the market-wide items that do not name it only the
+    ones closest to t₀ can make the ``max_market_links`` cut.
+    """
     w_lo, w_hi = _window(ev, cfg)
-    if news.empty:
-        return [], (w_lo, w_hi)
-    inwin = news[(news["meet_lo"] >= w_lo) & (news["meet_lo"] <= w_hi)]
+    inwin = news[(news["meet_lo"] >= w_lo) & (news["meet_lo"] <= w_hi)] if len(news) else news
     if inwin.empty:
-        return [], (w_lo, w_hi)
+        return inwin
     aliases = company_aliases(ev.symbol, ev.name, cfg.aliases)
-    # Cheap pre-selection, so a window holding the whole market's news stays fast: items filed under
-    # the symbol or naming it are scored in full; of the market-wide items that do not name it only
-    # the ones closest to t₀ can make the max_market_links cut.
     names_us = inwin["_text"].str.contains(_alias_regex(aliases), regex=True)
     filed = inwin["symbol"] == ev.symbol
     market = inwin["symbol"].isna() & ~names_us
@@ -392,9 +393,15 @@ def _link(ev: _Event, news: pd.DataFrame, cfg: LinkConfig, others) -> tuple[list
         dist = (near["meet_lo"] - ev.t0_lo).abs()
         near = near.assign(_dist=dist).sort_values(["_dist", "ts", "id"], kind="stable").head(
             4 * cfg.max_market_links).drop(columns="_dist")
-    cand = pd.concat([specific, near]) if len(near) else specific
+    return pd.concat([specific, near]) if len(near) else specific
+
+
+def _link(ev: _Event, news: pd.DataFrame, cfg: LinkConfig, others) -> tuple[list[dict], tuple]:
+    w_lo, w_hi = _window(ev, cfg)
+    cand = _candidates(ev, news, cfg)
     if cand.empty:
         return [], (w_lo, w_hi)
+    aliases = company_aliases(ev.symbol, ev.name, cfg.aliases)
     cand = collapse_near_duplicates(cand, cfg.duplicate_threshold, cfg.ngram,
                                     order=["pub_lo", "_prec_rank", "id"])
     links = []

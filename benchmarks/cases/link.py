@@ -67,25 +67,11 @@ def cold_caches() -> None:
 
 
 def library_candidates(prepared: pd.DataFrame, ev, cfg) -> pd.DataFrame:
-    """The pre-index selection (``linkscore._link`` before scoring), one anomaly at a time."""
-    from anomaly.linkscore import _alias_regex, _window
-    from anomaly.news import company_aliases
+    """The pre-index selection (``linkscore._candidates``, what ``linkscore._link`` scores), one anomaly
+    at a time: a boolean mask over the whole prepared news frame, then the alias regex."""
+    from anomaly.linkscore import _candidates
 
-    w_lo, w_hi = _window(ev, cfg)
-    inwin = prepared[(prepared["meet_lo"] >= w_lo) & (prepared["meet_lo"] <= w_hi)]
-    if inwin.empty:
-        return inwin
-    aliases = company_aliases(ev.symbol, ev.name, cfg.aliases)
-    names_us = inwin["_text"].str.contains(_alias_regex(aliases), regex=True)
-    filed = inwin["symbol"] == ev.symbol
-    market = inwin["symbol"].isna() & ~names_us
-    specific = inwin[filed | names_us]
-    near = inwin[market]
-    if len(near) > 4 * cfg.max_market_links:
-        dist = (near["meet_lo"] - ev.t0_lo).abs()
-        near = near.assign(_dist=dist).sort_values(["_dist", "ts", "id"], kind="stable").head(
-            4 * cfg.max_market_links).drop(columns="_dist")
-    return pd.concat([specific, near]) if len(near) else specific
+    return _candidates(ev, prepared, cfg)
 
 
 def baseline_link(prepared: pd.DataFrame, anomalies: pd.DataFrame, names, cfg) -> list:
