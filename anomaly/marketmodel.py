@@ -270,7 +270,10 @@ def interval_market_returns(panel: Panel, idx_ret: pd.DataFrame, bench: pd.Serie
         return out
     ids = list(idx_ret.columns)
     R = idx_ret.to_numpy(dtype=float)                   # T × K
-    L = np.vstack([np.zeros((1, R.shape[1])), np.cumsum(np.log1p(np.nan_to_num(R, nan=0.0)), axis=0)])
+    # A −100 % index "return" (corrupt bars) makes log1p −inf and later differences NaN: no figure
+    # for those bars, and no numpy warning in a nightly log.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        L = np.vstack([np.zeros((1, R.shape[1])), np.cumsum(np.log1p(np.nan_to_num(R, nan=0.0)), axis=0)])
     bad = np.vstack([np.zeros((1, R.shape[1])), np.cumsum(np.isnan(R), axis=0)])
     kcol = pd.Series(bench.reindex(panel.symbols).to_numpy()).map({k: i for i, k in enumerate(ids)})
     k = kcol.to_numpy()[panel.col]
@@ -278,7 +281,8 @@ def interval_market_returns(panel: Panel, idx_ret: pd.DataFrame, bench: pd.Serie
     kk = np.where(ok, k, 0).astype(np.int64)
     t1 = panel.row + 1
     t0 = np.where(ok, panel.prev_row + 1, 0)
-    val = np.exp(L[t1, kk] - L[t0, kk]) - 1.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        val = np.exp(L[t1, kk] - L[t0, kk]) - 1.0
     gaps = bad[t1, kk] - bad[t0, kk]
     out[ok] = np.where(gaps[ok] > 0, np.nan, val[ok])
     # first bar of a symbol (prev_close from the source): the index's return of that day
