@@ -230,7 +230,7 @@ def _move_text(prim: dict, bar: dict | None) -> str:
         off = det.get("recovery_off_low")
         if off is None and bar:
             off = bar["close"] / bar["low"] - 1
-        s = f"fell to {_pct(low)} below the previous close intraday"
+        s = f"fell as far as {_pct(abs(low), sign=False)} below the previous close intraday"
         if closed:
             s += f" and {closed}" + (f" ({_pct(off)} off the low)" if off is not None else "")
         return s
@@ -239,7 +239,7 @@ def _move_text(prim: dict, bar: dict | None) -> str:
         off = det.get("giveback_off_high")
         if off is None and bar:
             off = bar["close"] / bar["high"] - 1
-        s = f"rose to {_pct(high)} above the previous close intraday"
+        s = f"rose as far as {_pct(abs(high), sign=False)} above the previous close intraday"
         if closed:
             s += f" and {closed}" + (f" ({_pct(off)} off the high)" if off is not None else "")
         return s
@@ -251,6 +251,8 @@ def _move_text(prim: dict, bar: dict | None) -> str:
     if kind in INTRADAY_KINDS:
         start = pd.Timestamp(prim["start"])
         mins = int(round((pd.Timestamp(prim["end"]) - start).total_seconds() / 60))
+        if mins == 0:     # onset and trough in one bar: the move took (at most) that bar
+            mins = {"5min": 5}.get(str((prim.get("details") or {}).get("freq")), 1)
         verb = "fell" if (mag or 0) < 0 else "rose"
         move = _num((prim.get("details") or {}).get("depth_vs_pre_move"))
         if move is not None and mag is not None and abs(move - mag) > 0.0005:
@@ -266,11 +268,17 @@ def _move_text(prim: dict, bar: dict | None) -> str:
         idx = (prim.get("details") or {}).get("index")
         idx = idx[-1] if isinstance(idx, list) and idx else idx
         side = "above" if mag >= 0 else "below"
-        return (f"{kind.replace('_', ' ')} {_pct(abs(mag), sign=False)} {side} the index"
+        return (f"{_DEVIATION_LABEL.get(kind, kind.replace('_', ' '))} {_pct(abs(mag), sign=False)} {side} the index"
                 f"{f' ({idx})' if idx else ''}" + (f"; {closed}" if closed else ""))
     s = f"{kind.replace('_', ' ')} {_pct(mag) if mag is not None else ''}".rstrip()
     s += f" vs {ref}" if ref else ""
     return s + (f"; {closed}" if closed else "")
+
+
+_DEVIATION_LABEL = {"deviation_1d_lhb": "1-day deviation (龙虎榜 screen)",
+                    "abnormal_3d": "cumulative deviation (异常波动)",
+                    "serious_10d": "10-day cumulative deviation (严重异常波动)",
+                    "serious_30d": "30-day cumulative deviation (严重异常波动)"}
 
 
 def _news_text(links: list[dict], verdict: str, window: tuple, cfg: LinkConfig) -> str:

@@ -163,9 +163,9 @@ def _onset(event: Mapping) -> str:
 
 def _reversal(rec: Mapping) -> tuple[str, str]:
     """After day 0: how much of the day's abnormal return reversed (or how far it continued)."""
-    car, frac = _num(rec.get("car_after")), _num(rec.get("fraction"))
+    car, frac, ar0 = _num(rec.get("car_after")), _num(rec.get("fraction")), _num(rec.get("ar0"))
     text = f"CAR {clean(rec.get('after'))} {_pct(car)}"
-    if frac is None:
+    if frac is None or ar0 is None or abs(ar0) < 0.005:   # a share of a tiny AR[0,0] means nothing
         return "after the event", text
     if frac >= 0:
         return "reversal", text + f" ({frac * 100:.0f}% of AR[0,0] reversed)"

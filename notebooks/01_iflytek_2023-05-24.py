@@ -17,7 +17,7 @@
 # # 科大讯飞 (iFlytek, 002230) on 2023-05-24 — a flash crash the close hides
 #
 # On Wednesday 2023-05-24 the shares of 科大讯飞 (iFlytek, Shenzhen main board, `002230`) opened flat,
-# then, soon after the 13:00 afternoon reopen, fell to **−9.46 %** below the previous close — almost the
+# then, soon after the 13:00 afternoon reopen, fell as far as **9.46 %** below the previous close — almost the
 # −10 % limit. By 15:00 they had climbed back to close **−4.26 %**. Two "小作文" (xiǎo zuòwén, "little
 # essays": market rumors passed around on social media) were circulating that day: a recycled 2019 story
 # about the US Entity List, and an essay — itself written with a generative-AI chatbot — claiming that

@@ -113,7 +113,7 @@ def test_acceptance_002230_2023_05_24(sample):
     assert ev["recovery"] == pytest.approx((56.57 - 53.50) / (59.09 - 53.50), abs=1e-6)
     assert ev["severity"] == 5.0
     x = ev["explanation"]
-    for part in ("科大讯飞 (002230) 2023-05-24", "−9.46 %", "−4.26 %", "+5.74 % off the low", "vs 深证成指",
+    for part in ("科大讯飞 (002230) 2023-05-24", "fell as far as 9.46 % below the previous close intraday", "−4.26 %", "+5.74 % off the low", "vs 深证成指",
                  "「小作文：科大讯飞", "company called it false (不实, 虚假)"):
         assert part in x, (part, x)
     json.dumps(events, ensure_ascii=False, allow_nan=False)
@@ -279,8 +279,8 @@ def test_link_config_from_dict():
 
 
 @pytest.mark.parametrize("magnitude, words", [
-    (0.1542, "deviation 1d lhb 15.42 % above the index (399001.SZ)"),
-    (-0.0812, "deviation 1d lhb 8.12 % below the index (399001.SZ)"),
+    (0.1542, "1-day deviation (龙虎榜 screen) 15.42 % above the index (399001.SZ)"),
+    (-0.0812, "1-day deviation (龙虎榜 screen) 8.12 % below the index (399001.SZ)"),
 ])
 def test_deviation_records_are_described_against_the_index(sample, magnitude, words):
     """A deviation is the stock's return minus the index's: never 'vs prev_close'."""

@@ -331,6 +331,8 @@ def test_with_the_real_sample_event_plot(tmp_path):
      "| reversal | CAR \\[1,5\\] +1.20% (37% of AR\\[0,0\\] reversed) |"),
     ({"ar0": 0.1074, "car_after": 0.1862, "after": "[1,5]", "fraction": -1.73},       # 002654 on 2023-05-24
      "| continuation | CAR \\[1,5\\] +18.62% (the move continued: 173% of AR\\[0,0\\] more) |"),
+    ({"ar0": 0.0001, "car_after": -0.0504, "after": "[1,5]", "fraction": 504.0},      # AR[0,0] ≈ 0: no share
+     "| after the event | CAR \\[1,5\\] −5.04% |"),
 ])
 def test_reversal_and_continuation_are_named_as_such(tmp_path, recovery, row):
     e = event()
