@@ -28,8 +28,9 @@ Design choices (documented because they matter when a site misbehaves):
   (Eastmoney and Sina block IPs that hammer them). It is thread-safe: each caller reserves its slot
   under a lock and sleeps outside it.
 * **Circuit breaker** — a :class:`SiteBreaker` (one per adapter, so one per run) stops calling a
-  site that is plainly unreachable: at once when the host cannot be resolved, refuses connections
-  or has no route, else after ``after`` calls in a row failed even with their retries. Later calls
+  site that is plainly unreachable: after one call when the host cannot be resolved, refuses
+  connections or has no route (that call is retried once, not ``retries`` times), else after
+  ``after`` calls in a row failed even with their retries. Later calls
   to that site fail immediately ("not tried: … failed earlier in this run"), so a machine without
   network fails a nightly scan in about a minute instead of retrying every symbol on every site;
   the fallback providers are still tried.
@@ -317,7 +318,10 @@ def call_upstream(fn: Callable, *args, site: str, timeout: float | None = 30.0, 
             raise
         except Exception as exc:  # noqa: BLE001 - every upstream failure becomes one line
             reason, transient = describe(exc, timeout)
-            if transient and tries <= len(delays):
+            # An unreachable host is retried once (a DNS blip), not `retries` times: offline, the
+            # first call to each site then gives up in seconds and the breaker stops the rest.
+            allowed = min(len(delays), 1) if breaker is not None and reason in UNREACHABLE else len(delays)
+            if transient and tries <= allowed:
                 delay = delays[tries - 1]
                 log.info("%s: %s (%s); retry %d/%d in %.1f s", what, reason, site, tries,
                          len(delays), delay)
