@@ -174,17 +174,17 @@ def run_scan(config: Config, day=None, start=None, end=None, out=None, engine=No
     from .engines import check_engine
 
     check_engine(engine, scheduler)           # before any work: a missing dask is bad input
+    symbols = pick_symbols(None, None, config, source)
     if source == "sample":
         from .sources.sample import sample_span
 
-        first, last = sample_span()
+        first, last = sample_span(tuple(sorted(s.id for s in symbols)))
         outside = [d for d in dates if not first <= d <= last]
         if outside:
             asked = (f"the latest session ({outside[0]})" if day is None and start is None and end is None
                      else str(outside[0]))
-            raise BadInput(f"the bundled sample covers {first}..{last}, not {asked}; "
+            raise BadInput(f"the bundled sample covers {first}..{last} for most of these symbols, not {asked}; "
                            "scan a date in that range, e.g. --date 2023-05-24")
-    symbols = pick_symbols(None, None, config, source)
     with store.scan_lock():
         _check_writable(out_root)
         _clean_leftovers(store, out_root, dates)

@@ -223,15 +223,18 @@ def test_killed_two_step_swap_is_repaired(tmp_path, capsys):
     assert not (tmp_path / "store" / "bars" / "daily" / ".tmp-dead").exists()
 
 
-@pytest.mark.parametrize("args, says", [
-    ([], "not the latest session ("),
-    (["--date", "2025-03-03"], "not 2025-03-03;"),
-    (["--start", "2024-12-30", "--end", "2025-01-03"], "not 2025-01-02;"),
+@pytest.mark.parametrize("universe, args, says", [
+    ("watchlist", [], "2020-01-02..2024-12-31 for most of these symbols, not the latest session ("),
+    ("watchlist", ["--date", "2025-03-03"], "2020-01-02..2024-12-31 for most of these symbols, not 2025-03-03;"),
+    ("watchlist", ["--start", "2024-12-30", "--end", "2025-01-03"], "2020-01-02..2024-12-31 for most of these "
+                                                                    "symbols, not 2025-01-02;"),
+    ("sample", ["--date", "2021-03-01"], "2022-01-04..2024-12-31 for most of these symbols, not 2021-03-01;"),  # the panel
 ])
-def test_sample_scan_outside_the_bundled_years_is_one_clear_line(tmp_path, run_cli, args, says):
+def test_sample_scan_outside_the_bundled_years_is_one_clear_line(tmp_path, run_cli, universe, args, says):
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'store = "{tmp_path / "store"}"\n[source]\ndefault = "sample"\n', encoding="utf-8")
+    cfg.write_text(f'store = "{tmp_path / "store"}"\n[source]\ndefault = "sample"\n[universe]\nname = "{universe}"\n',
+                   encoding="utf-8")
     r = run_cli(["scan", "--config", cfg, "--out", tmp_path / "out", "--no-plots", *args])
     assert r.code == 2
-    assert r.err_lines[-1].startswith("error: the bundled sample covers 2020-01-02..2024-12-31, " + says)
+    assert r.err_lines[-1].startswith("error: the bundled sample covers " + says)
     assert not (tmp_path / "out").exists() and not (tmp_path / "store").exists()

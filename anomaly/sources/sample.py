@@ -46,11 +46,20 @@ def _local_date(ts) -> dt.date:
     return pd.Timestamp(ts).tz_convert("Asia/Shanghai").date()
 
 
-@lru_cache(maxsize=1)
-def sample_span() -> tuple[dt.date, dt.date]:
-    """First and last day of the bundled daily bars."""
-    ts = _daily()["ts"]
-    return _local_date(ts.min()), _local_date(ts.max())
+@lru_cache(maxsize=8)
+def sample_span(ids: tuple[str, ...] | None = None) -> tuple[dt.date, dt.date]:
+    """First and last day of the bundled daily bars; with ``ids``, the span most of those symbols
+    share (the panel: 2022-01-04..2024-12-31; 002230 and the indices start 2020-01-02)."""
+    d = _daily()
+    rows = d if ids is None else d[d["symbol"].isin(ids)]
+    if rows.empty:
+        rows = d
+    if ids is None:
+        return _local_date(rows["ts"].min()), _local_date(rows["ts"].max())
+    # where most of them have bars: the median first and last day (one long-history stock or a late
+    # listing does not stretch the span)
+    g = rows.groupby("symbol")["ts"]
+    return _local_date(g.min().sort_values().iloc[len(g) // 2]), _local_date(g.max().sort_values().iloc[len(g) // 2])
 
 
 class SampleSource(Source):
