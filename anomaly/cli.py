@@ -335,7 +335,10 @@ def symbols(env: Env, texts, fmt):
         found = [(t, resolve(t)) for t in texts]
     else:
         name = env.source_name("sample")
-        listed = get_source(name, **env.source_options()).universe()
+        if name == "store":        # not a source: what the store holds
+            listed = [resolve(i) for i in env.store.symbols()]
+        else:
+            listed = get_source(name, **env.source_options()).universe()
         if not listed:
             raise BadInput(f"source {name!r} cannot list its symbols; give codes or names to resolve")
         found = [(s.id, s) for s in listed]

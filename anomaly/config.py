@@ -194,13 +194,15 @@ def _check_source_name(name: str, where: str) -> None:
     """``source.default`` names a source the library can build (a csv: file is checked when read)."""
     from . import sources
 
-    if name == "store" or name.startswith("csv:"):
-        return
+    if name == "store" or (name.startswith("csv:") and name[4:].strip()):
+        return                            # a csv: file is checked when it is read
     try:
         sources.get_source(name)          # cheap: no adapter touches the network or a file here
-    except BadInput:
-        raise ConfigError(f"{where}source.default: unknown source {name!r} (use sample, store, akshare, "
-                          "baostock, synthetic[:SEED] or csv:PATH)") from None
+    except BadInput as exc:
+        known = name.split(":")[0] in ("synthetic", "csv")
+        raise ConfigError(f"{where}source.default: " + (str(exc) if known else
+                          f"unknown source {name!r} (use sample, store, akshare, baostock, synthetic[:SEED] "
+                          "or csv:PATH)")) from None
 
 
 def _check_values(cfg: Config, where: str) -> Config:

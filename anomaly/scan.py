@@ -170,7 +170,8 @@ def run_scan(config: Config, day=None, start=None, end=None, out=None, engine=No
     engine = engine or config.scan.engine
     scheduler = scheduler or config.scan.scheduler
     if config.scan.freq != "daily":
-        raise BadInput("the scan runs on daily bars (scan.freq = \"daily\"); use `anomaly detect --freq` for minute bars")
+        raise BadInput(f"scan.freq = {config.scan.freq!r}: the scan runs on daily bars (set scan.freq = \"daily\"); "
+                       "use `anomaly detect --freq` for minute bars")
     from .engines import check_engine
 
     check_engine(engine, scheduler)           # before any work: a missing dask is bad input

@@ -8,6 +8,7 @@ uses (399xxx, and 000300 沪深300 as everyone writes it).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -90,6 +91,8 @@ def _by_name() -> dict[str, str]:
         for alias in {s.name, s.name.replace(" ", "").replace("\u3000", "")}:
             if alias:
                 out.setdefault(alias, s.id)
+                # 万科A and 万科Ａ are one name: exchanges print half- and full-width letters
+                out.setdefault(unicodedata.normalize("NFKC", alias).replace(" ", ""), s.id)
     return out
 
 
@@ -120,7 +123,8 @@ def resolve(text: str) -> Symbol:
     if not raw or len(raw) > 40 or any(ord(ch) < 32 for ch in raw):
         raise UnknownSymbol(f"unknown symbol {raw[:40]!r}: expected a 6-digit code like 002230, "
                             "sz002230, 002230.SZ or a short name like 科大讯飞")
-    name_hit = _by_name().get(raw.replace(" ", ""))
+    key = raw.replace(" ", "")
+    name_hit = _by_name().get(key) or _by_name().get(unicodedata.normalize("NFKC", key))
     if name_hit:
         return _by_id()[name_hit]
     for pat in _PATTERNS:

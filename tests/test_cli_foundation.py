@@ -306,3 +306,38 @@ def test_table_output_reads_like_a_table(run_cli):
     assert width(first) == width(second) == width(header)
     r = run_cli(["news", "002230", "--start", "2023-05-24", "--end", "2023-05-24", "--source", "sample"])
     assert "NaN" not in r.out and "None" not in r.out
+
+
+def test_symbols_of_a_store_are_what_it_holds(tmp_path, run_cli):
+    store = tmp_path / "store"
+    assert run_cli(["fetch", "002230", "--start", "2023-05-22", "--end", "2023-05-24", "--source", "sample",
+                    "--store", store]).code == 0
+    r = run_cli(["symbols", "--store", store, "--format", "json"])
+    assert r.code == 0, r.err
+    import json
+    assert [row["symbol"] for row in json.loads(r.out)] == ["002230"]
+
+
+@pytest.mark.parametrize("value, message", [
+    ("csv:", "source.default: csv source needs a path: csv:FILE.csv or csv:FOLDER"),
+    ("synthetic:x", "source.default: synthetic source seed must be a whole number, got 'x'"),
+])
+def test_malformed_source_names_in_a_config_say_what_is_wrong(tmp_path, run_cli, value, message):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[source]\ndefault = "{value}"\n', encoding="utf-8")
+    r = run_cli(["bars", "002230", "--start", "2023-05-22", "--end", "2023-05-24", "--config", cfg])
+    assert r.code == 2 and r.err_lines[-1] == f"error: {cfg}: {message}"
+
+
+def test_scan_with_minute_freq_quotes_the_value_given(tmp_path, run_cli):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'store = "{tmp_path / "s"}"\n[scan]\nfreq = "1min"\n', encoding="utf-8")
+    r = run_cli(["scan", "--config", cfg, "--date", "2023-05-24", "--out", tmp_path / "o"])
+    assert r.code == 2 and r.err_lines[-1].startswith("error: scan.freq = '1min': the scan runs on daily bars")
+
+
+def test_missing_minute_bars_list_what_the_sample_has(run_cli):
+    r = run_cli(["bars", "399006.SZ", "--start", "2024-01-02", "--end", "2024-01-05", "--freq", "1min",
+                 "--source", "sample"])
+    assert r.code == 2
+    assert "1min: 000001.SH, 600000; 5min: 000001.SH, 399006.SZ" in r.err_lines[-1]

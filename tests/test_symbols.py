@@ -134,3 +134,8 @@ def test_symbols_command_unknown(run_cli):
     assert r.code == 2
     assert r.out == ""
     assert len(r.err_lines) == 1 and "XYZ" in r.err
+
+
+@pytest.mark.parametrize("text", ["万科A", "万科Ａ", "万科 A"])
+def test_half_and_full_width_letters_in_names_are_one_name(text):
+    assert resolve(text).id == "000002"

@@ -17,6 +17,8 @@ def get_source(name: str, **options) -> Source:
         return SampleSource()
     if name.startswith("csv:"):
         from .csvfile import CsvSource
+        if not name[4:].strip():
+            raise BadInput("csv source needs a path: csv:FILE.csv or csv:FOLDER")
         return CsvSource(name[4:])
     if name == "akshare":
         from .akshare_source import AkshareSource

@@ -85,8 +85,10 @@ class SampleSource(Source):
         table = _intraday()
         rows = table[(table["symbol"] == symbol.id) & (table["freq"] == freq)]
         if rows.empty:
-            raise BadInput(f"the bundled sample has no {freq} bars for {symbol} (real minute bars exist "
-                           "only for 000001.SH, 399006.SZ and 600000 on a few days; use --source synthetic)")
+            have = table.groupby("freq")["symbol"].unique()
+            listing = "; ".join(f"{f}: {', '.join(sorted(map(str, ids)))}" for f, ids in have.items())
+            raise BadInput(f"the bundled sample has no {freq} bars for {symbol} (its real minute bars, a few "
+                           f"days each: {listing}; use --source synthetic)")
         daily = _daily()
         rows = in_range(rows.drop(columns="freq"), start, end)
         mine = daily[daily["symbol"] == symbol.id]
