@@ -98,7 +98,6 @@ def news_time(n: Mapping) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S" if prec == "second" else "%Y-%m-%d %H:%M")
 
 
-_ROLE_MARK = {"precursor": "before", "concurrent": "during", "response": "after", "clarification": "clarif."}
 
 
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -131,7 +130,7 @@ def _event_text(event: dict, max_news: int) -> str:
         lines.append("  news:")
     for n in news[:max_news]:
         ts = news_time(n)
-        lines.append(f"   {n.get('score', 0):.2f} {_ROLE_MARK.get(n.get('role'), n.get('role')):<8} {ts} "
+        lines.append(f"   {n.get('score', 0):.2f} {n.get('role')!s:<13} {ts} "
                      f"[{n.get('kind')}] {n.get('title')}")
     if len(news) > max_news:
         lines.append(f"   … {len(news) - max_news} more")
