@@ -156,6 +156,9 @@ def emit_frame(df, fmt: str, json_doc=None) -> None:
                 shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:,.0f}")
             if shown[c].dtype == object or pd.api.types.is_string_dtype(shown[c]):
                 shown[c] = shown[c].astype(object).where(shown[c].notna(), "")
+            elif pd.api.types.is_float_dtype(shown[c]) and shown[c].isna().any():
+                # a missing figure is blank, not "NaN" (six significant digits for the rest)
+                shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.6g}")
         # East-Asian width: Chinese names take two columns, so the table stays aligned.
         with pd.option_context("display.max_rows", 500, "display.max_columns", 20, "display.width", 250,
                                "display.max_colwidth", 70, "display.unicode.east_asian_width", True):

@@ -306,6 +306,8 @@ def test_table_output_reads_like_a_table(run_cli):
     assert width(first) == width(second) == width(header)
     r = run_cli(["news", "002230", "--start", "2023-05-24", "--end", "2023-05-24", "--source", "sample"])
     assert "NaN" not in r.out and "None" not in r.out
+    r = run_cli(["detect", "002230", "--start", "2023-05-24", "--end", "2023-05-24", "--source", "sample"])
+    assert r.code == 0 and "range_crash" in r.out and "NaN" not in r.out
 
 
 def test_symbols_of_a_store_are_what_it_holds(tmp_path, run_cli):
