@@ -162,7 +162,7 @@ def detect_range(symbols: list[Symbol], start: dt.date, end: dt.date, freq: str,
 
     dets = detectors_for(freq, config, only)
     default = DEFAULT_LOOKBACK if freq == "daily" else 20
-    lookback = max(getattr(d, "lookback_days", default) for d in dets)
+    lookback = max(d.history_days(default) for d in dets)
     result = load_inputs(symbols, start, end, freq, source_name, config, store, source_options,
                          keep_after, lookback)
     bars = result.bars

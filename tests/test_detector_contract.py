@@ -139,7 +139,7 @@ def test_no_look_ahead(name, request):
 def test_history_beyond_lookback_does_not_matter(name, daily_case):
     bars, ctx = daily_case
     det = make_detector(name)
-    lb = int(det.lookback_days)
+    lb = det.history_days(0)
     days = np.sort(day_of(bars["ts"]).unique())
     drop = 60
     shorter = bars[day_of(bars["ts"]) >= days[drop]]
@@ -148,6 +148,31 @@ def test_history_beyond_lookback_does_not_matter(name, daily_case):
     b = run(name, shorter, ctx)
     keep = lambda df: df[day_of(df["start"]) >= first_checked]  # noqa: E731
     assert keyed(keep(a)) == keyed(keep(b)), f"{name}: records depend on history older than {lb} days"
+
+
+def test_cliff_records_do_not_depend_on_history_older_than_it_loads():
+    """The pipeline loads ``history_days`` before a day; records of that day must not change when more
+    history is given (SYNTHETIC minute bars with a planted cliff on 2023-05-24)."""
+    import datetime as dt
+
+    from anomaly import calendar
+    from anomaly.sources.synthetic import SyntheticSource
+    from anomaly.symbols import resolve
+
+    det = make_detector("cliff")
+    day = dt.date(2023, 5, 24)
+    need = det.history_days(0)
+    src = SyntheticSource(seed=7)
+    just_enough = src.intraday_bars(resolve("002230"), calendar.previous_trading_day(day, need).date(), day, "1min")
+    plenty = src.intraday_bars(resolve("002230"), calendar.previous_trading_day(day, 3 * need).date(), day, "1min")
+    on_day = lambda df: df[day_of(df["start"]) == np.datetime64(day)]  # noqa: E731
+    a, b = on_day(det.detect(just_enough)), on_day(det.detect(plenty))
+    assert len(a) == len(b) == 1 and a.iloc[0]["kind"] == b.iloc[0]["kind"] == "cliff"
+    ra, rb = a.iloc[0], b.iloc[0]
+    assert (ra["start"], ra["end"]) == (rb["start"], rb["end"])
+    assert ra["score"] == pytest.approx(rb["score"], rel=1e-9)      # trailing sums differ in the last bits
+    for k, v in ra["details"].items():
+        assert (rb["details"][k] == pytest.approx(v, rel=1e-9)) if isinstance(v, float) else rb["details"][k] == v, k
 
 
 @pytest.mark.parametrize("name", NAMES)

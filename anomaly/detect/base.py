@@ -87,6 +87,11 @@ class Detector:
     def _detect(self, bars: pd.DataFrame, ctx: Context) -> pd.DataFrame | list[dict]:
         raise NotImplementedError
 
+    def history_days(self, default: int) -> int:
+        """Trading days of bars before a day that its records depend on; the pipeline loads that
+        many, so a record never changes with how much older history a request happens to load."""
+        return int(getattr(self, "lookback_days", default))
+
     def params(self) -> dict[str, Any]:
         return dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
 

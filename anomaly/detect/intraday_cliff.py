@@ -92,6 +92,11 @@ class IntradayCliff(Detector):
         if self.lookback_days < 1 or self.prior_bars < 0:
             raise ConfigError("detector 'cliff': lookback_days ≥ 1 and prior_bars ≥ 0 required")
 
+    def history_days(self, default: int) -> int:
+        # The day's level averages the last lookback_days daily levels, each measured against a
+        # time-of-day profile of the lookback_days before it: records depend on 2 × lookback_days.
+        return 2 * self.lookback_days + 1
+
     def _detect(self, bars: pd.DataFrame, ctx: Context) -> pd.DataFrame | list:
         freq, _, rows = detector_panel(bars, self.bar_freq)
         if freq not in ("1min", "5min"):
