@@ -61,17 +61,9 @@ def window_label(w: Sequence[int]) -> str:
 
 def daily_returns(bars: pd.DataFrame, symbol: str) -> pd.DataFrame:
     """``ret`` (close/prev_close − 1) and ``close`` of one symbol, indexed by naive trading date."""
-    rows = bars[bars["symbol"].astype(str) == symbol]
-    if rows.empty:
-        return pd.DataFrame({"ret": pd.Series(dtype=float), "close": pd.Series(dtype=float)})
-    rows = rows.sort_values("ts", kind="stable")
-    close = rows["close"].astype(float).to_numpy()
-    prev = rows["prev_close"].astype(float).to_numpy() if "prev_close" in rows else np.full(len(rows), np.nan)
-    shifted = np.r_[np.nan, close[:-1]]
-    prev = np.where(np.isfinite(prev) & (prev > 0), prev, shifted)
-    idx = pd.DatetimeIndex(rows["ts"].dt.tz_convert("Asia/Shanghai").dt.tz_localize(None).dt.normalize())
-    out = pd.DataFrame({"ret": close / prev - 1.0, "close": close}, index=idx)
-    return out[~out.index.duplicated(keep="last")]
+    day, ret, close, _ = _stock_days(bars, symbol, limits=False)
+    idx = pd.DatetimeIndex(day.astype("datetime64[D]").astype("datetime64[ns]"))
+    return pd.DataFrame({"ret": ret, "close": close}, index=idx)
 
 
 def _day_numbers(naive: pd.DatetimeIndex) -> np.ndarray:
@@ -79,15 +71,17 @@ def _day_numbers(naive: pd.DatetimeIndex) -> np.ndarray:
     return naive.to_numpy().astype("datetime64[D]").astype(np.int64)
 
 
-def _stock_days(bars: pd.DataFrame, symbol: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _stock_days(bars: pd.DataFrame, symbol: str, limits: bool = True
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One pass over the stock's rows → (day number since 1970-01-01 in Shanghai, ret, close,
     limit_hit), one entry per day (the last bar of a day wins), in day order.
 
-    ``ret`` and ``close`` are exactly ``daily_returns``'s; ``limit_hit`` marks closes at the board's
-    limit-up or limit-down price (as ``marketmodel.limit_hit_days`` decides) — excluded from estimation
-    because the limit censors the return. Indices and unknown symbols never hit a limit.
+    ``ret`` is close / prev_close − 1 (the previous bar's close where prev_close is missing);
+    ``limit_hit`` (with ``limits``) marks closes at the board's limit price
+    (``marketmodel.closed_at_limit``) — excluded from estimation because the limit censors the return.
+    Indices and unknown symbols never hit a limit.
     """
-    from .rules import limit_pct_array, limit_prices
+    from .marketmodel import closed_at_limit
     from .symbols import resolve
 
     mine = (bars["symbol"].astype(str) == symbol).to_numpy(bool)
@@ -105,16 +99,11 @@ def _stock_days(bars: pd.DataFrame, symbol: str) -> tuple[np.ndarray, np.ndarray
     prev = np.where(np.isfinite(raw_prev) & (raw_prev > 0), raw_prev, np.r_[np.nan, close[:-1]])
     hit = np.zeros(len(rows), dtype=bool)
     try:
-        sym = resolve(symbol)
+        sym = resolve(symbol) if limits else None
     except BadInput:
         sym = None
     if sym is not None and not sym.is_index:
-        pct = limit_pct_array(np.full(len(rows), sym.board, dtype=object), np.full(len(rows), sym.is_st),
-                              day.astype("datetime64[D]"))
-        up, down = limit_prices(raw_prev, pct)
-        c = np.rint(close * 100)
-        with np.errstate(invalid="ignore"):
-            hit = np.isfinite(up) & ((c >= np.rint(up * 100)) | (c <= np.rint(down * 100)))
+        hit = closed_at_limit(raw_prev, close, sym.board, sym.is_st, day.astype("datetime64[D]"))
     last = np.r_[day[1:] != day[:-1], True]
     return day[last], (close / prev - 1.0)[last], close[last], hit[last]
 

@@ -593,21 +593,28 @@ def returns_series(bars: pd.DataFrame, symbol: str) -> pd.Series:
     return pd.Series(r, index=idx, name=symbol)
 
 
+def closed_at_limit(prev_close, close, board: str, st: bool, days) -> np.ndarray:
+    """Per bar: closed at the board's limit-up or limit-down price (in whole cents; no limit → False)."""
+    from .rules import limit_pct_array, limit_prices
+
+    n = len(close)
+    pct = limit_pct_array(np.full(n, board, dtype=object), np.full(n, st), np.asarray(days, dtype="datetime64[D]"))
+    up, down = limit_prices(np.asarray(prev_close, dtype=float), pct)
+    c = np.rint(np.asarray(close, dtype=float) * 100)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(up) & ((c >= np.rint(up * 100)) | (c <= np.rint(down * 100)))
+
+
 def limit_hit_days(bars: pd.DataFrame, symbol: str, board: str | None = None, st: bool = False) -> pd.Series:
     """Boolean Series (by trade date): the symbol closed at its limit-up or limit-down price."""
-    from .rules import limit_pct_array, limit_prices
     from .symbols import resolve
 
     rows = bars[bars["symbol"] == symbol].sort_values("ts")
     board = board or resolve(symbol).board
     d = pd.DatetimeIndex(rows["ts"]).tz_convert(TZ).tz_localize(None).normalize()
-    pct = limit_pct_array(np.full(len(rows), board, dtype=object), np.full(len(rows), st), d.to_numpy())
-    up, down = limit_prices(rows["prev_close"].to_numpy(dtype=float), pct)
-    c = np.rint(rows["close"].to_numpy(dtype=float) * 100)
-    hit = (c >= np.rint(up * 100)) | (c <= np.rint(down * 100))
-    return pd.Series(np.where(np.isfinite(up), hit, False), index=d, name=symbol)
-
-
+    hit = closed_at_limit(rows["prev_close"].to_numpy(dtype=float), rows["close"].to_numpy(dtype=float), board, st,
+                          d.to_numpy())
+    return pd.Series(hit, index=d, name=symbol)
 
 
 # --- everything a daily detector needs, computed once per call ----------------------------------
@@ -988,6 +995,6 @@ def clean(v, nd: int = 6):
 
 __all__ = ["EST_WINDOW", "Panel", "wide_panel", "simple_returns", "symbol_info", "assign_benchmarks",
            "index_returns", "interval_market_returns", "market_model_panel", "market_model_loop", "fit_event",
-           "returns_series", "limit_hit_days", "DailyInputs", "daily_inputs", "clear_cache", "shared_inputs", "scope_memo", "sorted_codes",
+           "returns_series", "limit_hit_days", "closed_at_limit", "DailyInputs", "daily_inputs", "clear_cache", "shared_inputs", "scope_memo", "sorted_codes",
            "records_frame", "concat_records", "clean",
            "trailing_robust", "trailing_median_lower_bound", "t_pvalue", "rounded", "column_details"]
